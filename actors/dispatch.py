@@ -1,0 +1,123 @@
+"""The one small interface between the engine and the hosts.
+
+:class:`Dispatcher.call` takes every request of one timestamp, splits them by
+host, and sends each host **one** call with all of its parts. It returns at
+once; outputs are fetched (and, on Ray, awaited) only when the protocol reads
+them, at the virtual time where they are consumed, so that kernels on
+different hosts overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from actors.host import Outputs, Request
+
+
+class HostFuture(Protocol):
+    def result(self) -> list[Outputs]: ...
+
+
+class Backend(Protocol):
+    """Runs host calls. ``assignment[d]`` is the host of device ``d``."""
+
+    name: str
+    assignment: np.ndarray
+
+    @property
+    def n_hosts(self) -> int: ...
+
+    def submit(self, host: int, requests: list[Request]) -> HostFuture: ...
+
+    def close(self) -> None: ...
+
+
+def partition(n_devices: int, hosts: int) -> np.ndarray:
+    """Host of each device: contiguous blocks of nearly equal size."""
+    if hosts < 1:
+        raise ValueError("hosts must be >= 1")
+    return (np.arange(n_devices) * hosts) // max(n_devices, 1)
+
+
+class CallResult:
+    """Outputs of one dispatched call, gathered per request on first use."""
+
+    def __init__(
+        self,
+        requests: Sequence[Request],
+        parts: list[tuple[HostFuture, list[np.ndarray]]],
+    ) -> None:
+        self._requests = requests
+        self._parts = parts  # per host: future, and per request the positions it served
+        self._host_outputs: list[list[Outputs]] | None = None
+        self._gathered: dict[int, Outputs] = {}
+
+    def outputs(self, i: int = 0) -> Outputs:
+        """Outputs of request ``i``, rows in its device order."""
+        if i in self._gathered:
+            return self._gathered[i]
+        if self._host_outputs is None:
+            self._host_outputs = [future.result() for future, _ in self._parts]
+        pieces = [
+            (positions[i], outs[i])
+            for (_, positions), outs in zip(self._parts, self._host_outputs, strict=True)
+            if len(positions[i])
+        ]
+        n = len(self._requests[i].devices)
+        if (
+            len(pieces) == 1
+            and len(pieces[0][0]) == n
+            and np.array_equal(pieces[0][0], np.arange(n))
+        ):
+            gathered = pieces[0][1]
+        else:
+            gathered = {}
+            for positions, out in pieces:
+                for key, value in out.items():
+                    if key not in gathered:
+                        gathered[key] = np.empty((n, *value.shape[1:]), dtype=value.dtype)
+                    gathered[key][positions] = value
+        self._gathered[i] = gathered
+        return gathered
+
+    def wait(self) -> None:
+        """Fetch every host's outputs (surfaces a host failure now)."""
+        for i in range(len(self._requests)):
+            self.outputs(i)
+
+
+class Dispatcher:
+    """Splits requests by host and submits one call per host."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.calls = 0  # host calls made, for the summary
+
+    def call(self, requests: Sequence[Request]) -> CallResult:
+        assignment = self.backend.assignment
+        n_hosts = self.backend.n_hosts
+        # per request, per host: positions of that host's devices in the request
+        split: list[list[np.ndarray]] = []
+        for r in requests:
+            hosts = assignment[r.devices]
+            if n_hosts == 1:
+                split.append([np.arange(len(r.devices))])
+                continue
+            order = np.argsort(hosts, kind="stable")
+            bounds = np.searchsorted(hosts[order], np.arange(n_hosts + 1))
+            split.append([order[bounds[h] : bounds[h + 1]] for h in range(n_hosts)])
+        parts = []
+        for h in range(n_hosts):
+            positions = [s[h] for s in split]
+            if not any(len(p) for p in positions):
+                continue
+            host_requests = [
+                r if len(p) == len(r.devices) and n_hosts == 1 else r.select(p)
+                for r, p in zip(requests, positions, strict=True)
+            ]
+            parts.append((self.backend.submit(h, host_requests), positions))
+            self.calls += 1
+        return CallResult(requests, parts)

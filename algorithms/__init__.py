@@ -1,0 +1,41 @@
+"""Algorithms: consensus, gossip and diffusion (more to come, one module each).
+
+Each algorithm is a frozen dataclass of hyper-parameters with a driver-side
+protocol and host-side kernels (see :mod:`algorithms.base`).
+"""
+
+from __future__ import annotations
+
+from algorithms.base import Algorithm, Final
+from algorithms.consensus import AverageConsensus
+from algorithms.diffusion_lms import DiffusionLMS, assign_node_parameters
+from algorithms.gossip import RandomizedGossip
+from netsim.errors import InputError
+
+ALGORITHMS: dict[str, type] = {
+    "consensus": AverageConsensus,
+    "gossip": RandomizedGossip,
+    "diffusion_lms": DiffusionLMS,
+}
+
+
+def get(name: str) -> type:
+    """The algorithm class registered as ``name``."""
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown algorithm {name!r}; expected one of {', '.join(ALGORITHMS)}"
+        ) from None
+
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "AverageConsensus",
+    "DiffusionLMS",
+    "Final",
+    "RandomizedGossip",
+    "assign_node_parameters",
+    "get",
+]

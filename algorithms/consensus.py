@@ -1,0 +1,176 @@
+"""Synchronous average consensus: ``x(t+1) = W x(t)``.
+
+Every node starts with a random vector ``x_k(0) ~ N(0, I_dim)`` (its own
+stream) and in each round replaces it by the weighted average of its own and
+its neighbours' values (:mod:`algorithms.combine`). With a symmetric doubly
+stochastic ``W`` on a connected graph every ``x_k`` tends to the initial mean,
+and the error ``||x(t) - mean||`` shrinks asymptotically as ``SLEM(W)^t``
+(Boyd, Ghosh, Prabhakar, Shah 2006; ``papers.md`` section 2).
+
+Metric ``consensus_error`` = ``||x(t) - mean|| / ||x(0) - mean||`` over all
+nodes, each round. Under failures the weights are re-normalized over the
+neighbours heard, which keeps every update a convex combination but not the
+mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from actors.host import HostSetup, Inbox, Kernel, KernelCall, Outputs, Request
+from algorithms.base import Final, network_rows
+from algorithms.combine import combine, combine_flops
+from algorithms.rounds import synchronous_rounds
+from netsim import checks
+from netsim import rng as rngs
+
+if TYPE_CHECKING:
+    from netsim.simulation import Simulation
+
+
+@dataclass
+class ConsensusState:
+    x: np.ndarray  # (devices, dim)
+    x0: np.ndarray
+    self_weight: np.ndarray
+    link_weight: np.ndarray
+
+
+def initial_values(seed: int, devices: np.ndarray, dim: int) -> np.ndarray:
+    """``x_k(0) ~ N(0, I)`` from each device's own stream."""
+    out = np.empty((len(devices), dim))
+    for i, d in enumerate(devices):
+        out[i] = rngs.generator(seed, "consensus-init", int(d)).standard_normal(dim)
+    return out
+
+
+@dataclass(frozen=True)
+class AverageConsensus:
+    """Synchronous average consensus for ``iterations`` rounds."""
+
+    iterations: int = 100
+    dim: int = 1
+    weights: str = "metropolis"
+    period_s: float | None = None
+
+    name: ClassVar[str] = "consensus"
+    needs_connected: ClassVar[bool] = True
+    node_attributes: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        checks.positive_int("iterations", self.iterations)
+        checks.positive_int("dim", self.dim)
+        if self.period_s is not None:
+            checks.number("period_s", self.period_s, low=0, low_open=True)
+
+    @property
+    def combination(self) -> str:
+        return self.weights
+
+    @property
+    def payload_bytes(self) -> int:
+        return 8 * self.dim  # one float64 vector
+
+    # ------------------------------------------------------------ host side
+    def init_state(self, setup: HostSetup, rngs_: list[np.random.Generator]) -> ConsensusState:
+        assert setup.self_weight is not None and setup.link_weight is not None
+        x0 = initial_values(setup.seed, setup.devices, self.dim)
+        return ConsensusState(x0.copy(), x0, setup.self_weight[setup.devices], setup.link_weight)
+
+    def kernel(self, name: str) -> Kernel:
+        return _KERNELS[name]
+
+    def flops(self, request: Request) -> np.ndarray:
+        if request.kernel == "step":
+            assert request.inbox is not None
+            return self.step_flops(request.inbox.counts())
+        return np.zeros(len(request.devices))
+
+    def step_flops(self, heard: np.ndarray) -> np.ndarray:
+        return combine_flops(self.dim, heard)
+
+    # ------------------------------------------------------------ driver side
+    def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
+        x0 = sim.compute([Request("initial", np.arange(sim.n_nodes))]).outputs(0)["x"]
+        yield from synchronous_rounds(sim, _ConsensusRun(self, x0))
+
+    def final(self, metrics: pd.DataFrame) -> Final:
+        rows = network_rows(metrics, "consensus_error")
+        return Final(
+            {"consensus_error": float(rows["value"].iloc[-1])},
+            {"consensus_error": "||x - mean|| / ||x(0) - mean|| after the last round"},
+        )
+
+
+class _ConsensusRun:
+    """Driver-side state of one run: the reference mean and initial error."""
+
+    def __init__(self, algo: AverageConsensus, x0: np.ndarray) -> None:
+        self.algo = algo
+        self.rounds = algo.iterations
+        self.period_s = algo.period_s
+        self.cooperative = True
+        self.payload_bytes = algo.payload_bytes
+        self.mean = x0.mean(axis=0)
+        norm0 = float(np.linalg.norm(x0 - self.mean))
+        self.norm0 = norm0 if norm0 > 0 else 1.0
+
+    def step_flops(self, heard: np.ndarray) -> np.ndarray:
+        return self.algo.step_flops(heard)
+
+    def start_request(self, live: np.ndarray) -> Request:
+        return Request("share", live)
+
+    def step_request(self, r: int, live: np.ndarray, inbox: Inbox) -> Request:
+        return Request("step", live, params={"mean": self.mean}, inbox=inbox)
+
+    def measure_request(self, nodes: np.ndarray) -> Request:
+        return Request("measure", nodes, params={"mean": self.mean})
+
+    def record(self, sim: Simulation, step: int, time: float, err2: np.ndarray) -> None:
+        error = float(np.sqrt(err2.sum())) / self.norm0
+        sim.metrics.add(time, step, -1, "consensus_error", error)
+
+
+# ---------------------------------------------------------------- kernels
+def _share(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
+    return state, {"payload": state.x[call.idx].copy()}
+
+
+def _initial(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
+    return state, {"x": state.x0[call.idx].copy()}
+
+
+def _err2(state: ConsensusState, call: KernelCall) -> np.ndarray:
+    dev = state.x[call.idx] - np.asarray(call.params["mean"])
+    return np.sum(dev * dev, axis=1)
+
+
+def _step(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
+    assert call.inbox is not None
+    idx = call.idx
+    state.x[idx] = combine(state.x[idx], state.self_weight[idx], call.inbox, state.link_weight)
+    return state, {"payload": state.x[idx].copy(), "err2": _err2(state, call)}
+
+
+def _measure(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
+    return state, {"err2": _err2(state, call)}
+
+
+def _reset(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
+    state.x[call.idx] = state.x0[call.idx]
+    return state, {}
+
+
+_KERNELS: dict[str, Kernel] = {
+    "share": _share,
+    "initial": _initial,
+    "step": _step,
+    "measure": _measure,
+    "reset": _reset,
+}

@@ -1,0 +1,118 @@
+"""Synchronous rounds on a common clock: the protocol of consensus, diffusion
+and every other "compute, broadcast, combine" algorithm.
+
+Round ``r`` starts at ``T_r = r * period`` on every node that is up:
+
+1. at ``T_r`` the node combines what it heard in round ``r-1`` (messages that
+   arrived by ``T_r``; later ones are late and unused) and runs its local
+   step — one host call per host for all nodes;
+2. when its step is done (``T_r + FLOPs / compute_flops``) it broadcasts the
+   result to its neighbours.
+
+Nodes that are down skip the round. The period is given, or chosen as the
+smallest that lets every message of a failure-free round arrive in time
+(computed from the device budgets, bandwidths and latencies, plus a guard of
+one part per million against rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from actors.host import Request
+
+if TYPE_CHECKING:
+    from netsim.simulation import Computation, Simulation
+
+PERIOD_GUARD = 1e-6
+
+
+class RoundAlgorithm(Protocol):
+    """What :func:`synchronous_rounds` needs from an algorithm."""
+
+    rounds: int
+    period_s: float | None
+
+    @property
+    def cooperative(self) -> bool: ...
+
+    @property
+    def payload_bytes(self) -> int: ...
+
+    def start_request(self, live: np.ndarray) -> Request: ...
+
+    def step_request(self, r: int, live: np.ndarray, inbox: Any) -> Request: ...
+
+    def measure_request(self, nodes: np.ndarray) -> Request: ...
+
+    def step_flops(self, heard: np.ndarray) -> np.ndarray: ...
+
+    def record(self, sim: Simulation, step: int, time: float, err2: np.ndarray) -> None: ...
+
+
+def auto_period(sim: Simulation, algo: RoundAlgorithm) -> float:
+    """Smallest period in which every message of a failure-free round arrives."""
+    links = sim.links
+    compute = algo.step_flops(links.degree_in()) / sim.compute_flops
+    if not algo.cooperative or len(links) == 0:
+        return float(compute.max()) * (1 + PERIOD_GUARD)
+    send_done = compute + algo.payload_bytes / sim.network.broadcast_rate()
+    arrival = send_done[links.src] + sim.network.latency_s
+    return float(max(arrival.max(), compute.max())) * (1 + PERIOD_GUARD)
+
+
+def synchronous_rounds(sim: Simulation, algo: RoundAlgorithm) -> Generator[Any, Any, None]:
+    """Run ``algo.rounds`` rounds. Records per round, through ``algo.record``, the
+    per-node squared error of every node (down nodes are measured too)."""
+    period = algo.period_s if algo.period_s is not None else auto_period(sim, algo)
+    if not period > 0:
+        raise ValueError(f"round period must be > 0, got {period!r}")
+    all_nodes = np.arange(sim.n_nodes)
+    live = sim.live()
+    comp = sim.compute([algo.start_request(live), algo.measure_request(all_nodes)])
+    batch = _send(sim, algo, live, comp)
+    pending: tuple[int, float, Computation, np.ndarray, np.ndarray | None]
+    pending = (0, sim.now, comp, live, None)
+    for r in range(1, algo.rounds + 1):
+        yield sim.env.timeout(period)
+        payload = _record(sim, algo, pending)
+        live = sim.live()
+        down = np.flatnonzero(~sim.network.node_up)
+        inbox = sim.inbox(batch if algo.cooperative else None, live, payload)
+        requests = [algo.step_request(r, live, inbox)]
+        if len(down):
+            requests.append(algo.measure_request(down))
+        comp = sim.compute(requests)
+        batch = _send(sim, algo, live, comp) if r < algo.rounds else None
+        pending = (r, sim.now, comp, live, down if len(down) else None)
+        sim.progress(r / algo.rounds)
+    _record(sim, algo, pending)
+
+
+def _send(sim: Simulation, algo: RoundAlgorithm, live: np.ndarray, comp: Computation) -> Any:
+    if not algo.cooperative:
+        return None
+    return sim.broadcast(live, comp.finish[0], algo.payload_bytes)
+
+
+def _record(sim: Simulation, algo: RoundAlgorithm, pending: tuple[Any, ...]) -> np.ndarray:
+    """Read a round's outputs (awaiting them now), record its error, return its payload."""
+    step, time, comp, live, down = pending
+    out = comp.outputs(0)
+    err2 = np.empty(sim.n_nodes)
+    if step == 0:
+        err2[:] = comp.outputs(1)["err2"]
+    else:
+        err2[live] = out["err2"]
+        if down is not None:
+            err2[down] = comp.outputs(1)["err2"]
+    payload: np.ndarray = out["payload"]
+    if len(payload) and payload[0].nbytes != algo.payload_bytes:
+        raise RuntimeError(
+            f"declared message size {algo.payload_bytes} B, payload is {payload[0].nbytes} B"
+        )
+    algo.record(sim, step, time, err2)
+    return payload

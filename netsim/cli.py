@@ -1,0 +1,246 @@
+"""The ``netsim`` command line.
+
+Bad input is reported as one line on stderr with exit status 2 and nothing
+written; a run that fails for another reason (a Ray host died) exits 1.
+``--traceback`` shows Python tracebacks for debugging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from netsim import __version__
+from netsim.errors import InputError, SimulationError
+
+EPILOG_RUN = """\
+examples:
+  netsim run scenarios/diffusion_lms.py --set nodes=50 --set mu=0.02 --out runs/d1
+  netsim run scenarios/consensus.py --backend ray --hosts 2 --out runs/c1
+  netsim run scenarios/consensus.py --trace runs/c1/failures.csv   # replay its failures
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="netsim",
+        description="Simulate decentralized learning networks on a virtual clock.",
+    )
+    parser.add_argument("--version", action="version", version=f"netsim {__version__}")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show Python tracebacks on errors (debugging)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="run one scenario",
+        description="Run a scenario file and write its output directory "
+        "(summary.json, metrics.parquet, failures.csv, topology.graphml).",
+        epilog=EPILOG_RUN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("scenario", type=Path, help="scenario file (defines scenario(**params))")
+    run.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a scenario parameter (repeatable); see `netsim list`",
+    )
+    run.add_argument(
+        "--backend",
+        choices=("inline", "ray"),
+        default=None,
+        help="where device actors run: inline (this process, default) or ray",
+    )
+    run.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster to join (implies --backend ray; default: RAY_ADDRESS or a new local one)",
+    )
+    run.add_argument(
+        "--hosts",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="spread devices over K hosts (Ray default: one actor per device)",
+    )
+    run.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        help="replay this failure trace instead of the scenario's own failures",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default: runs/<scenario>-<date>-<time>)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
+
+    lst = sub.add_parser(
+        "list",
+        help="list algorithms, topologies and scenario parameters",
+        description="List what netsim offers, and the parameters of scenario files "
+        "(by default those in ./scenarios).",
+    )
+    lst.add_argument("scenarios", nargs="*", type=Path, help="scenario files to describe")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {"run": cmd_run, "list": cmd_list}
+    try:
+        return commands[args.command](args)
+    except InputError as e:
+        if args.traceback:
+            raise
+        print(f"netsim: error: {e}", file=sys.stderr)
+        return 2
+    except SimulationError as e:
+        if args.traceback:
+            raise
+        print(f"netsim: run failed: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("netsim: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from netsim import scenario_file
+    from netsim.results import check_output_dir
+    from netsim.runner import run
+
+    backend = args.backend or ("ray" if args.address else "inline")
+    if args.address and backend != "ray":
+        raise InputError("--address joins a Ray cluster; it cannot be used with --backend inline")
+    file = scenario_file.load(args.scenario)
+    overrides = file.parse_assignments(args.assignments)
+    scenario = file.build(overrides)
+    if args.trace is not None and not args.trace.is_file():
+        raise InputError(f"--trace {args.trace}: file not found")
+    out = args.out or Path("runs") / f"{args.scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_output_dir(out)
+    bar = None if args.quiet else _progress_bar(scenario.name)
+    try:
+        result = run(
+            scenario,
+            backend=backend,
+            hosts=args.hosts,
+            address=args.address,
+            trace=args.trace,
+            progress=None if bar is None else bar.update_to,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    result.write(out)
+    if not args.quiet:
+        print(format_summary(result.summary, out))
+    return 0
+
+
+class _Bar:
+    """A tqdm bar driven by the protocol's progress fraction (0..1)."""
+
+    def __init__(self, label: str) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=1000, desc=label, unit="‰", leave=False, disable=None)
+
+    def update_to(self, fraction: float) -> None:
+        target = int(min(1.0, max(0.0, fraction)) * 1000)
+        if target > self._bar.n:
+            self._bar.update(target - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(label: str) -> _Bar:
+    return _Bar(label)
+
+
+def format_summary(summary: dict[str, Any], out: Path) -> str:
+    """The table printed at the end of ``netsim run``."""
+    m = summary["messages"]
+    rows = [
+        ("scenario", f"{summary['scenario']} ({summary['algorithm']}), seed {summary['seed']}"),
+        ("backend", f"{summary['backend']}, {summary['hosts']} host(s)"),
+        ("network", f"{summary['nodes']} nodes, {summary['links']} directed links"),
+        ("simulated time", f"{summary['sim_time']:.6g} s"),
+        ("wall time", f"{summary['wall_time_s']:.3g} s"),
+        ("events", f"{summary['events']:,}"),
+        (
+            "messages",
+            f"sent {m['sent']:,}  delivered {m['delivered']:,}  "
+            f"dropped {m['dropped']:,}  in flight {m['in_flight']:,}",
+        ),
+        ("bytes sent", _bytes(summary["bytes_sent"])),
+        ("energy", f"{summary['energy_J']:.6g} J"),
+        ("failures", f"{summary['failures']:,} events"),
+    ]
+    for name, value in summary["final"].items():
+        note = summary.get("final_notes", {}).get(name, "")
+        rows.append((f"final {name}", f"{value:.6g}" + (f"   ({note})" if note else "")))
+    rows.append(("output", str(out)))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.4g} {unit}"
+        n /= 1000
+    return f"{n:.4g} GB"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import algorithms
+    import topologies
+    from netsim import scenario_file
+
+    def first_line(obj: Any) -> str:
+        doc = (obj.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    print("algorithms:")
+    for name, cls in algorithms.ALGORITHMS.items():
+        print(f"  {name:<18} {first_line(cls)}")
+    print("topologies (scenario parameter `topology`, or a .graphml / edge-list file):")
+    for name, fn in topologies.GENERATORS.items():
+        print(f"  {name:<18} {first_line(fn)}")
+    print("combination weights: " + ", ".join(topologies.RULES))
+    print("device profiles: " + ", ".join(topologies.PROFILES))
+    files = args.scenarios or sorted(Path("scenarios").glob("*.py"))
+    for path in files:
+        f = scenario_file.load(path)
+        print(f"\nscenario {path}: {f.doc}")
+        for p in f.parameters.values():
+            print(f"  --set {p.name}=<{p.describe()}>  (default {p.default!r})")
+    return 0

@@ -1,0 +1,437 @@
+"""The network: directed links, FIFO uplinks, and messages in vectorized batches.
+
+Transfer model
+--------------
+Every undirected edge of the topology is two directed *links*. A message from
+``u`` to ``v`` is *queued* at ``t_queue`` on ``u``'s uplink, a FIFO server: its
+transmission starts when the uplink is free, lasts ``size / rate`` and then the
+message propagates for the link's ``latency_s``::
+
+    start = max(t_queue, uplink free)   end = start + size / rate
+    t_arrive = end + latency_s
+
+- unicast: ``rate = min(uplink_Bps[u], bandwidth_Bps[u->v], downlink_Bps[v])``;
+  each message is its own transmission.
+- broadcast: one transmission heard by every neighbour (as on a wireless
+  medium), at the rate the slowest of them can take:
+  ``rate = min(uplink_Bps[u], min over u's links of min(bandwidth_Bps, downlink_Bps[v]))``.
+
+Downlinks cap rates but are not queues. Each message on a link with loss
+probability ``p`` is lost with probability ``p`` (independently).
+
+Failures
+--------
+A message is *in flight* from ``t_queue`` until ``t_arrive``. It is
+
+- *cancelled* (never sent, not counted as sent) if its sender goes down between
+  the moment the send was scheduled and ``t_queue`` (the computation that
+  would have produced it was interrupted), or if the sender is down when the
+  send is scheduled;
+- *dropped* if its sender, its receiver or its link goes down while it is in
+  flight (``t_queue <= t < t_arrive``), or if its receiver or link is down at
+  ``t_queue``; the drop time is the failure time, or ``t_queue``;
+- *lost* (counted as dropped at ``t_arrive``) by the link's loss draw;
+- *delivered* at ``t_arrive`` otherwise.
+
+So at any time ``sent = delivered + dropped + in flight``. Fates are decided
+eagerly at failure events and lazily (``_settle``) when counters or deliveries
+are read, never by looking into the future.
+
+Costs: a batch of M messages costs O(M) numpy work; a failure event costs
+O(messages in live batches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+OK, DROPPED, CANCELLED, LOST = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class LinkTable:
+    """The directed links of a topology, sorted by (receiver, sender).
+
+    Links into node ``k`` are ``in_ptr[k]:in_ptr[k+1]``; ``out_links[out_ptr[u]:out_ptr[u+1]]``
+    are the links out of ``u``.
+    """
+
+    n_nodes: int
+    src: np.ndarray
+    dst: np.ndarray
+    in_ptr: np.ndarray
+    out_ptr: np.ndarray
+    out_links: np.ndarray
+
+    @classmethod
+    def from_graph(cls, graph: nx.Graph) -> LinkTable:
+        n = graph.number_of_nodes()
+        edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
+        if graph.is_directed():
+            src, dst = edges[:, 0], edges[:, 1]
+        else:
+            src = np.concatenate([edges[:, 0], edges[:, 1]])
+            dst = np.concatenate([edges[:, 1], edges[:, 0]])
+        order = np.lexsort((src, dst))
+        src, dst = src[order], dst[order]
+        in_ptr = np.concatenate([[0], np.cumsum(np.bincount(dst, minlength=n))])
+        out_links = np.lexsort((dst, src))
+        out_ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))])
+        return cls(n, src, dst, in_ptr, out_ptr, out_links)
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def index(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Link ids of the pairs ``src[i] -> dst[i]``; ``ValueError`` if one is not a link."""
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        keys = self.dst * self.n_nodes + self.src
+        want = dst * self.n_nodes + src
+        pos = np.searchsorted(keys, want)
+        pos_c = np.minimum(pos, len(keys) - 1) if len(keys) else pos
+        ok = (pos < len(keys)) & (keys[pos_c] == want) if len(keys) else np.zeros(len(want), bool)
+        if not np.all(ok):
+            i = int(np.flatnonzero(~ok)[0])
+            raise ValueError(f"no link {int(src[i])}->{int(dst[i])} in the topology")
+        return pos
+
+    def degree_in(self) -> np.ndarray:
+        return np.diff(self.in_ptr)
+
+
+@dataclass(frozen=True)
+class MessageCounts:
+    """Counters at one instant; ``sent == delivered + dropped + in_flight``."""
+
+    sent: int
+    delivered: int
+    dropped: int
+    in_flight: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "in_flight": self.in_flight,
+        }
+
+
+@dataclass(eq=False)
+class MessageBatch:
+    """Messages created by one send call. Arrays are indexed by message;
+    ``tx_*`` arrays by transmission (a broadcast is one transmission).
+
+    ``payload`` is the protocol's: the network never reads it.
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    link: np.ndarray
+    tx: np.ndarray
+    size: np.ndarray
+    t_queue: np.ndarray
+    t_arrive: np.ndarray
+    fate: np.ndarray
+    drop_time: np.ndarray
+    tx_src: np.ndarray
+    tx_size: np.ndarray
+    tx_end: np.ndarray
+    payload: Any = None
+    last_arrival: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.last_arrival = float(self.t_arrive.max()) if len(self.t_arrive) else -np.inf
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+class Network:
+    """Link state, uplink queues, messages in flight and their accounting."""
+
+    def __init__(
+        self,
+        links: LinkTable,
+        *,
+        latency_s: np.ndarray,
+        bandwidth_Bps: np.ndarray,
+        loss: np.ndarray,
+        uplink_Bps: np.ndarray,
+        downlink_Bps: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        n, e = links.n_nodes, len(links)
+        self.links = links
+        self.latency_s = np.array(latency_s, dtype=float)
+        self.bandwidth_Bps = np.array(bandwidth_Bps, dtype=float)
+        self.loss = np.array(loss, dtype=float)
+        self.uplink_Bps = np.array(uplink_Bps, dtype=float)
+        self.downlink_Bps = np.array(downlink_Bps, dtype=float)
+        self._rng = rng
+        self.node_up = np.ones(n, dtype=bool)
+        self.node_down_since = np.full(n, -np.inf)
+        self.link_up = np.ones(e, dtype=bool)
+        self.link_down_since = np.full(e, -np.inf)
+        self.uplink_free = np.zeros(n)
+        self._live: list[MessageBatch] = []
+        self._down = 0  # nodes and links currently down
+        # totals of retired batches
+        self._sent = self._delivered = self._dropped = 0
+        self.link_bytes = np.zeros(e)
+        self.node_bytes_sent = np.zeros(n)
+        self.node_bytes_received = np.zeros(n)
+        self._update_rates()
+
+    # ---------------------------------------------------------------- rates
+    def _update_rates(self) -> None:
+        src, dst = self.links.src, self.links.dst
+        self._link_rate = np.minimum(
+            np.minimum(self.uplink_Bps[src], self.bandwidth_Bps), self.downlink_Bps[dst]
+        )
+        rate = self.uplink_Bps.copy()
+        np.minimum.at(rate, src, self._link_rate)
+        self._broadcast_rate = rate
+
+    def broadcast_rate(self) -> np.ndarray:
+        """Per node, the rate (bytes/s) of its broadcasts."""
+        return self._broadcast_rate.copy()
+
+    def set_link_parameter(self, link: np.ndarray, name: str, value: float) -> None:
+        """Change ``bandwidth_Bps`` or ``latency_s`` of links; affects later sends only."""
+        if name == "bandwidth_Bps":
+            self.bandwidth_Bps[link] = value
+            self._update_rates()
+        elif name == "latency_s":
+            self.latency_s[link] = value
+        else:
+            raise ValueError(f"unknown link parameter {name!r}")
+
+    # ---------------------------------------------------------------- sending
+    def broadcast(
+        self, now: float, senders: np.ndarray, t_queue: np.ndarray, size: np.ndarray | float
+    ) -> MessageBatch:
+        """Each of ``senders`` (distinct) broadcasts one message of ``size`` bytes,
+        queued at ``t_queue`` (``>= now``), to all its out-neighbours."""
+        senders = np.asarray(senders, dtype=np.int64)
+        t_queue = np.broadcast_to(np.asarray(t_queue, dtype=float), senders.shape)
+        size = np.broadcast_to(np.asarray(size, dtype=float), senders.shape)
+        n = self.links.n_nodes
+        position = np.full(n, -1, dtype=np.int64)
+        position[senders] = np.arange(len(senders))
+        if not np.array_equal(position[senders], np.arange(len(senders))):
+            raise ValueError("broadcast: senders must be distinct")
+        link = np.flatnonzero(position[self.links.src] >= 0)  # sorted by (dst, src)
+        msg_sender = position[self.links.src[link]]
+        start = np.maximum(t_queue, self.uplink_free[senders])
+        end = start + size / self._broadcast_rate[senders]
+        has_links = np.bincount(msg_sender, minlength=len(senders)) > 0
+        self.uplink_free[senders[has_links]] = end[has_links]
+        return self._batch(
+            now,
+            link=link,
+            tx=msg_sender,
+            size=size[msg_sender],
+            t_queue=t_queue[msg_sender],
+            t_arrive=end[msg_sender] + self.latency_s[link],
+            tx_src=senders,
+            tx_size=np.where(has_links, size, 0.0),
+            tx_end=end,
+        )
+
+    def unicast(
+        self,
+        now: float,
+        src: np.ndarray,
+        dst: np.ndarray,
+        t_queue: np.ndarray | float,
+        size: np.ndarray | float,
+    ) -> MessageBatch:
+        """Messages ``src[i] -> dst[i]``, each its own transmission; messages of one
+        sender leave its uplink in order of ``t_queue`` (ties: in the given order)."""
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        t_queue = np.broadcast_to(np.asarray(t_queue, dtype=float), src.shape).copy()
+        size = np.broadcast_to(np.asarray(size, dtype=float), src.shape).copy()
+        link = self.links.index(src, dst)
+        duration = size / self._link_rate[link]
+        end = np.empty(len(src))
+        order = np.lexsort((np.arange(len(src)), t_queue, src))
+        # FIFO per sender: walk the k-th message of every sender at once
+        first = np.r_[True, src[order][1:] != src[order][:-1]] if len(src) else np.array([], bool)
+        group_start = np.maximum.accumulate(np.where(first, np.arange(len(src)), 0))
+        rank = np.arange(len(src)) - group_start
+        for r in range(int(rank.max(initial=-1)) + 1):
+            idx = order[rank == r]
+            s = src[idx]
+            start = np.maximum(t_queue[idx], self.uplink_free[s])
+            end[idx] = start + duration[idx]
+            self.uplink_free[s] = end[idx]
+        return self._batch(
+            now,
+            link=link,
+            tx=np.arange(len(src)),
+            size=size,
+            t_queue=t_queue,
+            t_arrive=end + self.latency_s[link],
+            tx_src=src,
+            tx_size=size,
+            tx_end=end,
+        )
+
+    def _batch(self, now: float, **arrays: np.ndarray) -> MessageBatch:
+        link = arrays["link"]
+        m = len(link)
+        fate = np.zeros(m, dtype=np.int8)
+        drop_time = np.full(m, np.inf)
+        src = self.links.src[link]
+        fate[~self.node_up[src]] = CANCELLED  # a down node sends nothing
+        lossy = self.loss[link] > 0
+        if lossy.any():
+            lost = lossy & (self._rng.random(m) < self.loss[link]) & (fate == OK)
+            fate[lost] = LOST
+            drop_time[lost] = arrays["t_arrive"][lost]
+        batch = MessageBatch(
+            src=src, dst=self.links.dst[link], fate=fate, drop_time=drop_time, **arrays
+        )
+        if np.any(batch.t_queue < now):
+            raise ValueError("messages cannot be queued in the past")
+        self._live.append(batch)
+        return batch
+
+    # ---------------------------------------------------------------- receiving
+    def delivered(self, batch: MessageBatch, now: float) -> np.ndarray:
+        """Indices of ``batch``'s messages delivered by ``now``, in batch order."""
+        self._settle(now)
+        return np.flatnonzero((batch.fate == OK) & (batch.t_arrive <= now))
+
+    # ---------------------------------------------------------------- failures
+    def node_down(self, node: int, t: float) -> bool:
+        """Take ``node`` down at ``t``; ``False`` if it was already down."""
+        self._settle(t)
+        if not self.node_up[node]:
+            return False
+        self.node_up[node] = False
+        self.node_down_since[node] = t
+        self.uplink_free[node] = t  # its queue is lost
+        self._down += 1
+        for b in self._live:
+            alive = (b.fate == OK) | (b.fate == LOST)
+            mine = b.src == node
+            cancel = alive & mine & (b.t_queue > t)
+            b.fate[cancel] = CANCELLED
+            b.drop_time[cancel] = np.inf
+            self._drop_in_flight(b, alive & (mine | (b.dst == node)), t)
+        return True
+
+    def node_up_at(self, node: int, t: float) -> bool:
+        """Bring ``node`` back at ``t``; ``False`` if it was already up."""
+        self._settle(t)
+        if self.node_up[node]:
+            return False
+        self.node_up[node] = True
+        self.uplink_free[node] = max(self.uplink_free[node], t)
+        self._down -= 1
+        return True
+
+    def link_down(self, link: int, t: float) -> bool:
+        self._settle(t)
+        if not self.link_up[link]:
+            return False
+        self.link_up[link] = False
+        self.link_down_since[link] = t
+        self._down += 1
+        for b in self._live:
+            alive = (b.fate == OK) | (b.fate == LOST)
+            self._drop_in_flight(b, alive & (b.link == link), t)
+        return True
+
+    def link_up_at(self, link: int, t: float) -> bool:
+        self._settle(t)
+        if self.link_up[link]:
+            return False
+        self.link_up[link] = True
+        self._down -= 1
+        return True
+
+    @staticmethod
+    def _drop_in_flight(b: MessageBatch, candidates: np.ndarray, t: float) -> None:
+        hit = candidates & (b.t_queue <= t) & (t < b.t_arrive)
+        b.fate[hit] = DROPPED
+        b.drop_time[hit] = t
+
+    def _settle(self, now: float) -> None:
+        """Drop messages queued (by ``now``) to a receiver or over a link that has
+        been down since before their ``t_queue``; retire finished batches."""
+        if self._down:
+            for b in self._live:
+                alive = ((b.fate == OK) | (b.fate == LOST)) & (b.t_queue <= now)
+                if not alive.any():
+                    continue
+                bad = (~self.node_up[b.dst] & (b.t_queue >= self.node_down_since[b.dst])) | (
+                    ~self.link_up[b.link] & (b.t_queue >= self.link_down_since[b.link])
+                )
+                hit = alive & bad
+                b.fate[hit] = DROPPED
+                b.drop_time[hit] = b.t_queue[hit]
+        self._retire(now)
+
+    def _retire(self, now: float) -> None:
+        keep = []
+        for b in self._live:
+            if b.last_arrival > now:
+                keep.append(b)
+                continue
+            self._sent += int((b.fate != CANCELLED).sum())
+            self._delivered += int((b.fate == OK).sum())
+            self._dropped += int(((b.fate == DROPPED) | (b.fate == LOST)).sum())
+            self._add_bytes(b, b.fate != CANCELLED, b.fate == OK)
+        self._live = keep
+
+    def _add_bytes(self, b: MessageBatch, sent: np.ndarray, delivered: np.ndarray) -> None:
+        n, e = self.links.n_nodes, len(self.links)
+        self.link_bytes += np.bincount(b.link[sent], weights=b.size[sent], minlength=e)
+        self.node_bytes_received += np.bincount(
+            b.dst[delivered], weights=b.size[delivered], minlength=n
+        )
+        tx_sent = np.zeros(len(b.tx_src), dtype=bool)
+        tx_sent[b.tx[sent]] = True
+        self.node_bytes_sent += np.bincount(
+            b.tx_src[tx_sent], weights=b.tx_size[tx_sent], minlength=n
+        )
+
+    # ---------------------------------------------------------------- accounting
+    def counts(self, now: float) -> MessageCounts:
+        """Message counters at ``now``; each category is counted on its own."""
+        self._settle(now)
+        sent, delivered, dropped, in_flight = self._sent, self._delivered, self._dropped, 0
+        for b in self._live:
+            was_sent = (b.fate != CANCELLED) & (b.t_queue <= now)
+            is_drop = (b.fate == DROPPED) | (b.fate == LOST)
+            sent += int(was_sent.sum())
+            delivered += int(((b.fate == OK) & (b.t_arrive <= now)).sum())
+            dropped += int((is_drop & (b.drop_time <= now)).sum())
+            in_flight += int(
+                (
+                    was_sent
+                    & (((b.fate == OK) & (b.t_arrive > now)) | (is_drop & (b.drop_time > now)))
+                ).sum()
+            )
+        return MessageCounts(sent, delivered, dropped, in_flight)
+
+    def finish(self, now: float) -> MessageCounts:
+        """Final counters; byte totals then include every message sent by ``now``."""
+        counts = self.counts(now)
+        for b in self._live:  # fold what is still in flight into the byte totals
+            self._add_bytes(
+                b,
+                (b.fate != CANCELLED) & (b.t_queue <= now),
+                (b.fate == OK) & (b.t_arrive <= now),
+            )
+        self._live = []
+        return counts

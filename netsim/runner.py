@@ -1,0 +1,337 @@
+"""``netsim.run``: play a scenario out on the virtual clock and return its result.
+
+The runner validates the scenario (attributes, connectivity, trace targets)
+before any host starts, builds the network and the hosts, runs the
+algorithm's protocol on a fresh SimPy environment, and assembles the
+:class:`~netsim.results.Result`. It never writes files (see
+:meth:`Result.write`); the only wall-clock reading is the run's
+``wall_time_s``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import simpy
+
+import topologies
+from actors.dispatch import Backend, Dispatcher
+from actors.host import HostSetup, Request
+from actors.inline import InlineBackend
+from netsim import __version__
+from netsim import rng as rngs
+from netsim.errors import InputError
+from netsim.failures import FailureInjector
+from netsim.network import LinkTable, Network
+from netsim.results import Result
+from netsim.scenario import Scenario
+from netsim.scenario_file import MODULE_PREFIX
+from netsim.simulation import Simulation
+
+BACKENDS = ("inline", "ray")
+_POSITIVE = ("compute_flops", "uplink_Bps", "downlink_Bps")
+_NON_NEGATIVE = ("energy_per_flop_J", "energy_per_byte_J")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated scenario, ready to simulate."""
+
+    graph: nx.Graph
+    links: LinkTable
+    edge_of_link: np.ndarray  # index into ``edges`` of each directed link
+    edges: list[tuple[int, int]]
+    node_arrays: dict[str, np.ndarray]
+    link_weight: np.ndarray | None
+    self_weight: np.ndarray | None
+
+
+def prepare(scenario: Scenario) -> Prepared:
+    """Validate ``scenario`` and derive the arrays the engine runs on."""
+    graph = nx.Graph(scenario.graph)  # a copy; the user's graph is not touched
+    n = graph.number_of_nodes()
+    if n == 0:
+        raise InputError(f"scenario {scenario.name!r}: the topology has no nodes")
+    if sorted(graph.nodes) != list(range(n)):
+        raise InputError(
+            f"scenario {scenario.name!r}: topology nodes must be the integers 0..{n - 1} "
+            "(topologies.load_graph renumbers file graphs)"
+        )
+    if nx.number_of_selfloops(graph):
+        raise InputError(f"scenario {scenario.name!r}: the topology has self-loops")
+    topologies.assign_devices(graph, "homogeneous")  # fills only what is missing
+    topologies.assign_links(graph)
+    _check_attributes(graph)
+    algorithm = scenario.algorithm
+    if algorithm.needs_connected and n > 1 and not nx.is_connected(graph):
+        parts = nx.number_connected_components(graph)
+        raise InputError(
+            f"the topology is disconnected ({parts} components); "
+            f"{algorithm.name} needs a connected graph"
+        )
+    links = LinkTable.from_graph(graph)
+    edges = [(int(u), int(v)) for u, v in graph.edges()]
+    edge_key = np.array([min(u, v) * n + max(u, v) for u, v in edges], dtype=np.int64)
+    order = np.argsort(edge_key)
+    link_key = np.minimum(links.src, links.dst) * n + np.maximum(links.src, links.dst)
+    edge_of_link = order[np.searchsorted(edge_key[order], link_key)] if len(edges) else links.src
+    node_arrays = _node_arrays(graph, algorithm)
+    link_weight = self_weight = None
+    if algorithm.combination is not None:
+        w = topologies.combination_weights(graph, algorithm.combination)
+        link_weight = np.zeros(len(links))
+        link_weight[links.index(w.src, w.dst)] = w.weight
+        self_weight = w.self_weight
+    return Prepared(graph, links, edge_of_link, edges, node_arrays, link_weight, self_weight)
+
+
+def _check_attributes(graph: nx.Graph) -> None:
+    def bad(where: str, name: str, value: Any, expected: str) -> InputError:
+        return InputError(f"topology {where}: {name}: expected {expected}, got {value!r}")
+
+    for k, data in graph.nodes(data=True):
+        for name in _POSITIVE + _NON_NEGATIVE:
+            value = data[name]
+            ok = isinstance(value, int | float) and math.isfinite(value)
+            if not ok or (value <= 0 if name in _POSITIVE else value < 0):
+                expected = "a finite number > 0" if name in _POSITIVE else "a finite number >= 0"
+                raise bad(f"node {k}", name, value, expected)
+    for u, v, data in graph.edges(data=True):
+        latency, bandwidth, loss = data["latency_s"], data["bandwidth_Bps"], data["loss"]
+        if not (isinstance(latency, int | float) and math.isfinite(latency) and latency >= 0):
+            raise bad(f"link {u}-{v}", "latency_s", latency, "a finite number >= 0")
+        if not (isinstance(bandwidth, int | float) and bandwidth > 0):
+            raise bad(f"link {u}-{v}", "bandwidth_Bps", bandwidth, "a number > 0 (inf: no cap)")
+        if not (isinstance(loss, int | float) and 0 <= loss < 1):
+            raise bad(f"link {u}-{v}", "loss", loss, "a probability in [0, 1)")
+
+
+def _node_arrays(graph: nx.Graph, algorithm: Any) -> dict[str, np.ndarray]:
+    """Numeric node attributes present on every node, as arrays by node id."""
+    n = graph.number_of_nodes()
+    names: set[str] = set.intersection(*(set(d) for _, d in graph.nodes(data=True)))
+    for name in algorithm.node_attributes:
+        if name not in names:
+            missing = next(k for k, d in graph.nodes(data=True) if name not in d)
+            raise InputError(
+                f"topology node {missing}: attribute {name!r} missing "
+                f"({algorithm.name} needs {', '.join(algorithm.node_attributes)} on every node)"
+            )
+    arrays = {}
+    for name in sorted(names):
+        values = [graph.nodes[k][name] for k in range(n)]
+        if all(isinstance(x, int | float) and not isinstance(x, bool) for x in values):
+            arrays[name] = np.array(values, dtype=float)
+    for name in algorithm.node_attributes:
+        if name not in arrays or not np.all(np.isfinite(arrays[name])):
+            raise InputError(
+                f"topology: node attribute {name!r} must be a finite number on every node"
+            )
+    return arrays
+
+
+def run(
+    scenario: Scenario,
+    *,
+    backend: str = "inline",
+    hosts: int | None = None,
+    address: str | None = None,
+    trace: str | Path | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Result:
+    """Run ``scenario`` and return its :class:`Result`.
+
+    ``backend``: ``inline`` (in this process) or ``ray``; ``hosts``: number of
+    hosts (Ray default: one actor per device); ``address``: a Ray cluster to
+    join (default: ``RAY_ADDRESS`` or a new local instance); ``trace``: a
+    failure trace that replaces the scenario's own failures.
+    """
+    wall_start = time.perf_counter()
+    if backend not in BACKENDS:
+        raise InputError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if hosts is not None and (not isinstance(hosts, int) or isinstance(hosts, bool) or hosts < 1):
+        raise InputError(f"--hosts: expected an integer >= 1, got {hosts!r}")
+    prepared = prepare(scenario)
+    algorithm = scenario.algorithm
+    failures = scenario.failures.replayed_from(trace) if trace is not None else scenario.failures
+    graph, links, n = prepared.graph, prepared.links, prepared.graph.number_of_nodes()
+    attrs = prepared.node_arrays
+    edge_data = [graph.edges[e] for e in prepared.edges]
+
+    def link_array(name: str) -> np.ndarray:
+        per_edge = np.array([d[name] for d in edge_data], dtype=float)
+        return per_edge[prepared.edge_of_link] if len(per_edge) else np.zeros(0)
+
+    env = simpy.Environment()
+    network = Network(
+        links,
+        latency_s=link_array("latency_s"),
+        bandwidth_Bps=link_array("bandwidth_Bps"),
+        loss=link_array("loss"),
+        uplink_Bps=attrs["uplink_Bps"],
+        downlink_Bps=attrs["downlink_Bps"],
+        rng=rngs.generator(scenario.seed, "network"),
+    )
+    compute_flops = attrs["compute_flops"].copy()
+    sim: Simulation | None = None
+
+    def on_node_change(node: int, up: bool) -> None:
+        if up and failures.on_recover == "restart" and sim is not None:
+            sim.compute([Request("reset", np.array([node]))])
+
+    injector = FailureInjector(
+        env,
+        network,
+        compute_flops,
+        prepared.edges,
+        seed=scenario.seed,
+        failures=failures,
+        on_node_change=on_node_change,
+    )
+    scripted = injector.scripted_events()  # validate the trace before any host starts
+    setup = HostSetup(
+        seed=scenario.seed,
+        devices=np.arange(n),
+        n_nodes=n,
+        nodes=attrs,
+        link_src=links.src,
+        link_dst=links.dst,
+        link_weight=prepared.link_weight,
+        self_weight=prepared.self_weight,
+    )
+    hosts_backend, started_ray = _start_backend(backend, algorithm, setup, hosts, address)
+    n_hosts = hosts_backend.n_hosts
+    try:
+        dispatcher = Dispatcher(hosts_backend)
+        sim = Simulation(
+            env,
+            network,
+            dispatcher,
+            algorithm,
+            compute_flops,
+            seed=scenario.seed,
+            progress=progress,
+        )
+        injector.start(scripted)
+        env.run(until=env.process(algorithm.protocol(sim)))
+        counts = network.finish(env.now)
+    finally:
+        hosts_backend.close()
+        if started_ray:
+            from actors.ray_backend import shutdown
+
+            shutdown()
+    energy = (
+        sim.ledger.flops * attrs["energy_per_flop_J"]
+        + (network.node_bytes_sent + network.node_bytes_received) * attrs["energy_per_byte_J"]
+    )
+    metrics = _metrics_frame(sim, network, energy)
+    final = algorithm.final(metrics)
+    summary = {
+        "netsim_version": __version__,
+        "scenario": scenario.name,
+        "algorithm": algorithm.name,
+        "params": dict(scenario.params),
+        "seed": scenario.seed,
+        "backend": hosts_backend.name,
+        "hosts": n_hosts,
+        "nodes": n,
+        "links": len(links),
+        "trace": None if trace is None else str(trace),
+        "sim_time": float(env.now),
+        "wall_time_s": time.perf_counter() - wall_start,
+        "events": int(sim.ledger.steps + counts.sent + len(injector.log.events)),
+        "host_calls": dispatcher.calls,
+        "messages": counts.as_dict(),
+        "bytes_sent": float(network.node_bytes_sent.sum()),
+        "energy_J": float(energy.sum()),
+        "failures": len(injector.log.events),
+        "final": final.values,
+        "final_notes": final.notes,
+    }
+    out_graph = _output_graph(prepared, network)
+    return Result(summary, metrics, list(injector.log.events), out_graph)
+
+
+def _start_backend(
+    kind: str, algorithm: Any, setup: HostSetup, hosts: int | None, address: str | None
+) -> tuple[Backend, bool]:
+    if kind == "inline":
+        return InlineBackend.start(algorithm, setup, min(hosts or 1, setup.n_nodes)), False
+    from actors.ray_backend import RayBackend, connect, shutdown
+
+    started = connect(address)
+    modules = [m for name, m in sys.modules.items() if name.startswith(MODULE_PREFIX)]
+    try:
+        k = None if hosts is None else min(hosts, setup.n_nodes)
+        return RayBackend(algorithm, setup, k, modules), started
+    except BaseException:
+        if started:
+            shutdown()
+        raise
+
+
+def _metrics_frame(sim: Simulation, network: Network, energy: np.ndarray) -> pd.DataFrame:
+    """The metric log plus per-node end-of-run totals (at the final time and step)."""
+    log = sim.metrics
+    last_step = max(log.step, default=0)
+    nodes = np.arange(sim.n_nodes)
+    for name, values in (
+        ("flops", sim.ledger.flops),
+        ("busy_s", sim.ledger.busy_s),
+        ("bytes_sent", network.node_bytes_sent),
+        ("bytes_received", network.node_bytes_received),
+        ("energy_J", energy),
+    ):
+        log.extend(sim.now, last_step, nodes, name, values)
+    return pd.DataFrame(
+        {
+            "time": np.array(log.time, dtype=np.float64),
+            "step": np.array(log.step, dtype=np.int64),
+            "node": np.array(log.node, dtype=np.int64),
+            "metric": pd.array(log.metric, dtype=object),
+            "value": np.array(log.value, dtype=np.float64),
+        }
+    )
+
+
+def _output_graph(prepared: Prepared, network: Network) -> nx.DiGraph:
+    """The graph as simulated: one arc per directed link, with its parameters,
+    combination weight and bytes; nodes with every attribute used."""
+    out = nx.DiGraph()
+    for k, data in prepared.graph.nodes(data=True):
+        attrs = {key: _graphml_value(v) for key, v in data.items()}
+        if prepared.self_weight is not None:
+            attrs["self_weight"] = float(prepared.self_weight[k])
+        out.add_node(k, **attrs)
+    links = prepared.links
+    edge_data = [prepared.graph.edges[e] for e in prepared.edges]
+    for e in range(len(links)):
+        u, v = int(links.src[e]), int(links.dst[e])
+        attrs = {
+            key: _graphml_value(val) for key, val in edge_data[prepared.edge_of_link[e]].items()
+        }
+        if prepared.link_weight is not None:
+            attrs["weight"] = float(prepared.link_weight[e])
+        attrs["bytes"] = float(network.link_bytes[e])
+        out.add_edge(u, v, **attrs)
+    return out
+
+
+def _graphml_value(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    return str(value)
