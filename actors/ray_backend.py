@@ -10,8 +10,9 @@ when the driver consumes it. A host that dies ends the run with a
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import sys
+import re
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
@@ -31,7 +32,11 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+    }
     if address is None:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
     try:
@@ -64,6 +69,17 @@ class _RayHost:
         return self.core.ping()
 
 
+def _reason(error: BaseException) -> str:
+    """One line for a Ray error: the final ``Type: message`` of its traceback,
+    or its first line."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", x).strip() for x in str(error).splitlines()]
+    lines = [x for x in lines if x]
+    if not lines:
+        return type(error).__name__
+    last = lines[-1]
+    return last if re.match(r"^[A-Za-z_.]+(Error|Exception|Exit)\b", last) else lines[0]
+
+
 def _describe(devices: np.ndarray) -> str:
     if len(devices) == 1:
         return f"device {int(devices[0])}"
@@ -82,7 +98,7 @@ class RayFuture:
         try:
             out: list[Outputs] = ray.get(self._ref)
         except ray.exceptions.RayActorError as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else "actor died"
+            reason = _reason(e)
             raise SimulationError(
                 f"Ray host {self._host} of {self._backend.n_hosts} "
                 f"({_describe(self._backend.devices_of(self._host))}) died: {reason}"
@@ -118,7 +134,7 @@ class RayBackend:
             ray.get([a.ping.remote() for a in self.actors])  # type: ignore[attr-defined]
         except ray.exceptions.RayActorError as e:
             self.close()
-            raise SimulationError(f"a Ray host failed to start: {e}") from None
+            raise SimulationError(f"a Ray host failed to start: {_reason(e)}") from None
         except ray.exceptions.RayTaskError as e:
             self.close()
             raise e.as_instanceof_cause() from None
@@ -147,7 +163,3 @@ def shutdown() -> None:
     import ray
 
     ray.shutdown()
-
-
-def running_on_ray() -> bool:
-    return "ray" in sys.modules and sys.modules["ray"].is_initialized()

@@ -9,10 +9,14 @@ Round ``r`` starts at ``T_r = r * period`` on every node that is up:
 2. when its step is done (``T_r + FLOPs / compute_flops``) it broadcasts the
    result to its neighbours.
 
+Each round records ``messages_late``: messages of the previous round still on
+their way at ``T_r`` (they arrive, but too late to be combined).
+
 Nodes that are down skip the round. The period is given, or chosen as the
 smallest that lets every message of a failure-free round arrive in time
 (computed from the device budgets, bandwidths and latencies, plus a guard of
-one part per million against rounding).
+one part per million against rounding), from the parameters the scenario
+gives, before any failure or parameter event.
 """
 
 from __future__ import annotations
@@ -54,13 +58,14 @@ class RoundAlgorithm(Protocol):
 
 
 def auto_period(sim: Simulation, algo: RoundAlgorithm) -> float:
-    """Smallest period in which every message of a failure-free round arrives."""
-    links = sim.links
-    compute = algo.step_flops(links.degree_in()) / sim.compute_flops
+    """Smallest period in which every message of a failure-free round arrives,
+    from the scenario's parameters (before any failure or parameter event)."""
+    links, network = sim.links, sim.network
+    compute = algo.step_flops(links.degree_in()) / sim.nominal_compute_flops
     if not algo.cooperative or len(links) == 0:
         return float(compute.max()) * (1 + PERIOD_GUARD)
-    send_done = compute + algo.payload_bytes / sim.network.broadcast_rate()
-    arrival = send_done[links.src] + sim.network.latency_s
+    send_done = compute + algo.payload_bytes / network.nominal_broadcast_rate
+    arrival = send_done[links.src] + network.nominal_latency_s
     return float(max(arrival.max(), compute.max())) * (1 + PERIOD_GUARD)
 
 
@@ -79,6 +84,9 @@ def synchronous_rounds(sim: Simulation, algo: RoundAlgorithm) -> Generator[Any, 
     for r in range(1, algo.rounds + 1):
         yield sim.env.timeout(period)
         payload = _record(sim, algo, pending)
+        if algo.cooperative:
+            late = len(sim.network.in_flight(batch, sim.now))
+            sim.metrics.add(sim.now, r, -1, "messages_late", late)
         live = sim.live()
         down = np.flatnonzero(~sim.network.node_up)
         inbox = sim.inbox(batch if algo.cooperative else None, live, payload)

@@ -32,10 +32,17 @@ def number(
         v = float(value)  # type: ignore[arg-type]
         ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
     if not ok:
-        lo = ("(" if low_open else "[") + (f"{low:g}" if math.isfinite(low) else "-inf")
-        hi = (f"{high:g}" if math.isfinite(high) else "inf") + (")" if high_open else "]")
-        raise InputError(f"{name}: expected a finite number in {lo}, {hi}, got {value!r}")
+        expected = _range(low, high, low_open, high_open)
+        raise InputError(f"{name}: expected a finite number {expected}, got {value!r}")
     return float(value)  # type: ignore[arg-type]
+
+
+def _range(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    if math.isinf(high):
+        return f"{'>' if low_open else '>='} {low:g}" if math.isfinite(low) else ""
+    if math.isinf(low):
+        return f"{'<' if high_open else '<='} {high:g}"
+    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
 
 def choice(name: str, value: T, options: Iterable[T]) -> T:

@@ -21,15 +21,18 @@ probability ``p`` is lost with probability ``p`` (independently).
 
 Failures
 --------
-A message is *in flight* from ``t_queue`` until ``t_arrive``. It is
+A message is *in flight* from ``t_queue`` until ``t_arrive``. An element (node
+or link) is down on half-open intervals ``[down, up)``; failure events at a
+time apply before anything else the protocol does at that time. A message
+created at time ``c`` is
 
-- *cancelled* (never sent, not counted as sent) if its sender goes down between
-  the moment the send was scheduled and ``t_queue`` (the computation that
-  would have produced it was interrupted), or if the sender is down when the
-  send is scheduled;
-- *dropped* if its sender, its receiver or its link goes down while it is in
-  flight (``t_queue <= t < t_arrive``), or if its receiver or link is down at
-  ``t_queue``; the drop time is the failure time, or ``t_queue``;
+- *cancelled* (never sent, not counted as sent) if its sender is down at ``c``
+  or goes down strictly between ``c`` and ``t_queue`` (the computation that
+  would have produced it was interrupted);
+- *dropped* if, after it was created, its sender, its receiver or its link
+  goes down while it is in flight (at ``t`` with ``t_queue <= t < t_arrive``), or
+  if its receiver or link is down at ``t_queue``; the drop time is the failure
+  time, or ``t_queue``;
 - *lost* (counted as dropped at ``t_arrive``) by the link's loss draw;
 - *delivered* at ``t_arrive`` otherwise.
 
@@ -187,6 +190,9 @@ class Network:
         self.node_bytes_sent = np.zeros(n)
         self.node_bytes_received = np.zeros(n)
         self._update_rates()
+        # the parameters as the scenario gave them, before any event changes them
+        self.nominal_latency_s = self.latency_s.copy()
+        self.nominal_broadcast_rate = self._broadcast_rate.copy()
 
     # ---------------------------------------------------------------- rates
     def _update_rates(self) -> None:
@@ -310,10 +316,16 @@ class Network:
         self._settle(now)
         return np.flatnonzero((batch.fate == OK) & (batch.t_arrive <= now))
 
+    def in_flight(self, batch: MessageBatch, now: float) -> np.ndarray:
+        """Indices of ``batch``'s messages sent by ``now`` and still on their way."""
+        self._settle(now)
+        alive = (batch.fate == OK) | (batch.fate == LOST)
+        return np.flatnonzero(alive & (batch.t_queue <= now) & (batch.t_arrive > now))
+
     # ---------------------------------------------------------------- failures
     def node_down(self, node: int, t: float) -> bool:
         """Take ``node`` down at ``t``; ``False`` if it was already down."""
-        self._settle(t)
+        self._settle(t, strict=True)
         if not self.node_up[node]:
             return False
         self.node_up[node] = False
@@ -331,7 +343,7 @@ class Network:
 
     def node_up_at(self, node: int, t: float) -> bool:
         """Bring ``node`` back at ``t``; ``False`` if it was already up."""
-        self._settle(t)
+        self._settle(t, strict=True)
         if self.node_up[node]:
             return False
         self.node_up[node] = True
@@ -340,7 +352,7 @@ class Network:
         return True
 
     def link_down(self, link: int, t: float) -> bool:
-        self._settle(t)
+        self._settle(t, strict=True)
         if not self.link_up[link]:
             return False
         self.link_up[link] = False
@@ -352,7 +364,7 @@ class Network:
         return True
 
     def link_up_at(self, link: int, t: float) -> bool:
-        self._settle(t)
+        self._settle(t, strict=True)
         if self.link_up[link]:
             return False
         self.link_up[link] = True
@@ -365,12 +377,17 @@ class Network:
         b.fate[hit] = DROPPED
         b.drop_time[hit] = t
 
-    def _settle(self, now: float) -> None:
+    def _settle(self, now: float, strict: bool = False) -> None:
         """Drop messages queued (by ``now``) to a receiver or over a link that has
-        been down since before their ``t_queue``; retire finished batches."""
+        been down since before their ``t_queue``; retire finished batches.
+
+        ``strict``: only messages queued strictly before ``now``. Failure
+        handlers settle this way: other failure events at ``now`` may still
+        change who is up at ``now`` (down intervals are half-open, ``[down, up)``)."""
         if self._down:
             for b in self._live:
-                alive = ((b.fate == OK) | (b.fate == LOST)) & (b.t_queue <= now)
+                queued = b.t_queue < now if strict else b.t_queue <= now
+                alive = ((b.fate == OK) | (b.fate == LOST)) & queued
                 if not alive.any():
                     continue
                 bad = (~self.node_up[b.dst] & (b.t_queue >= self.node_down_since[b.dst])) | (

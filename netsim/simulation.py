@@ -102,6 +102,7 @@ class Simulation:
         self.dispatcher = dispatcher
         self.cost = cost
         self.compute_flops = compute_flops  # changed in place by compute events
+        self.nominal_compute_flops = compute_flops.copy()  # as the scenario gave them
         self.seed = seed
         self.ledger = DeviceLedger(self.n_nodes)
         self.metrics = MetricLog()

@@ -24,7 +24,7 @@ def scenario(
     devices: Literal["homogeneous", "mixed"] = "homogeneous",
     latency_s: float = 0.005,
     failures: float = 0.0,
-    mttr_s: float = 0.5,
+    mttr_s: float = 0.05,
     on_recover: Literal["resume", "restart"] = "resume",
     seed: int = 0,
 ) -> netsim.Scenario:

@@ -1,5 +1,6 @@
 """Quickstart: ATC diffusion LMS on a wireless (random geometric) network of
-mixed devices (phones, laptops, IoT), every node down 10% of the time.
+mixed devices (phones, laptops, IoT), every node down 10% of the time (mean
+down time 50 ms, about 40 rounds).
 
     netsim run scenarios/quickstart.py --out runs/quickstart
 """
@@ -28,5 +29,5 @@ def scenario(
         graph=graph,
         algorithm=DiffusionLMS(dim=10, iterations=iterations, strategy=strategy),
         seed=seed,
-        failures=netsim.Failures(churn=netsim.Churn.from_downtime(failures, mttr_s=0.5)),
+        failures=netsim.Failures(churn=netsim.Churn.from_downtime(failures, mttr_s=0.05)),
     )

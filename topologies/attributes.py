@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
+from netsim import checks
 from netsim import rng as rngs
 from netsim.errors import InputError
 
@@ -103,6 +104,13 @@ def assign_links(
     With ``bandwidth_sigma > 0`` each link's cap is log-normal with median
     ``bandwidth_Bps`` and log-standard deviation ``bandwidth_sigma``.
     """
+    checks.number("latency_s", latency_s, low=0)
+    if not (isinstance(bandwidth_Bps, int | float) and bandwidth_Bps > 0):
+        raise InputError(
+            f"bandwidth_Bps: expected a number > 0 (inf: no cap), got {bandwidth_Bps!r}"
+        )
+    checks.number("bandwidth_sigma", bandwidth_sigma, low=0)
+    checks.number("loss", loss, low=0, high=1, high_open=True)
     if bandwidth_sigma > 0 and not math.isfinite(bandwidth_Bps):
         raise InputError("assign_links: a log-normal bandwidth needs a finite median bandwidth_Bps")
     rng = rngs.generator(seed, "link-bandwidth")
