@@ -10,15 +10,32 @@ different hosts overlap.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from actors.host import Outputs, Request
+from actors.host import Outputs, PayloadPart, RemotePayload, Request
 
 
 class HostFuture(Protocol):
+    """The pending outputs of one host call. ``handle`` names them for other
+    hosts (a Ray object reference), or is ``None`` when they are local."""
+
+    @property
+    def handle(self) -> Any: ...
+
     def result(self) -> list[Outputs]: ...
+
+
+@dataclass(frozen=True)
+class PayloadSource:
+    """Message contents for :meth:`netsim.simulation.Simulation.inbox`: the row
+    for position ``p`` of a request is ``data[p]`` (local array) or
+    ``data[row_of[p]]`` (a :class:`RemotePayload` left on the hosts)."""
+
+    data: np.ndarray | RemotePayload
+    row_of: np.ndarray | None = None
 
 
 class Backend(Protocol):
@@ -82,6 +99,23 @@ class CallResult:
                     gathered[key][positions] = value
         self._gathered[i] = gathered
         return gathered
+
+    def payload(self, i: int, key: str) -> PayloadSource:
+        """Output ``key`` of request ``i`` as message contents. Outputs of remote
+        hosts stay where they are: receivers fetch them, the driver never does."""
+        handles = [future.handle for future, _ in self._parts]
+        if any(h is None for h in handles):
+            return PayloadSource(self.outputs(i)[key])
+        n = len(self._requests[i].devices)
+        row_of = np.empty(n, dtype=np.int64)
+        parts, offset = [], 0
+        for handle, (_, positions) in zip(handles, self._parts, strict=True):
+            k = len(positions[i])
+            if k:
+                row_of[positions[i]] = offset + np.arange(k)
+                parts.append(PayloadPart(handle, i, key, np.arange(k)))
+                offset += k
+        return PayloadSource(RemotePayload(tuple(parts)), row_of)
 
     def wait(self) -> None:
         """Fetch every host's outputs (surfaces a host failure now)."""

@@ -16,7 +16,7 @@ stream, never on which other devices share its host.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,19 +27,64 @@ Outputs = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
+class PayloadPart:
+    """Rows ``rows`` of output ``key`` of request ``request`` of a host call;
+    ``source`` is that call's handle (a Ray object reference)."""
+
+    source: Any
+    request: int
+    key: str
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class RemotePayload:
+    """Message contents left where they were produced: the concatenation of
+    ``parts``, fetched by the host that receives them (host to host through
+    Ray's object store, never through the driver)."""
+
+    parts: tuple[PayloadPart, ...]
+
+    def __len__(self) -> int:
+        return sum(len(p.rows) for p in self.parts)
+
+    def __getitem__(self, rows: np.ndarray) -> RemotePayload:
+        """The rows ``rows`` (ascending) of the concatenation."""
+        offsets = np.cumsum([0] + [len(p.rows) for p in self.parts])
+        part = np.searchsorted(offsets, rows, side="right") - 1
+        within = rows - offsets[part]
+        return RemotePayload(
+            tuple(
+                PayloadPart(p.source, p.request, p.key, p.rows[within[part == g]])
+                for g, p in enumerate(self.parts)
+                if np.any(part == g)
+            )
+        )
+
+    def resolve(self, fetch: Callable[[list[Any]], list[list[Outputs]]]) -> np.ndarray:
+        """The rows as one array; ``fetch`` turns call handles into their outputs."""
+        if not self.parts:
+            return np.empty(0)
+        sources = list({id(p.source): p.source for p in self.parts}.values())
+        fetched = dict(zip((id(s) for s in sources), fetch(sources), strict=True))
+        return np.concatenate([fetched[id(p.source)][p.request][p.key][p.rows] for p in self.parts])
+
+
+@dataclass(frozen=True)
 class Inbox:
     """Messages delivered to the devices of a request, grouped by receiver.
 
     Receiver ``i`` (in the request's device order) got messages
     ``indptr[i]:indptr[i+1]``; message ``j`` came from ``sender[j]`` over link
-    ``link[j]`` and carries ``payload[row[j]]``.
+    ``link[j]`` and carries ``payload[row[j]]``. On its way to a Ray host the
+    payload may be a :class:`RemotePayload`; kernels always see an array.
     """
 
     indptr: np.ndarray
     sender: np.ndarray
     link: np.ndarray
     row: np.ndarray
-    payload: np.ndarray
+    payload: Any  # np.ndarray, or RemotePayload until the host resolves it
 
     def counts(self) -> np.ndarray:
         return np.diff(self.indptr)
@@ -142,9 +187,15 @@ class HostedAlgorithm(Protocol):
 class HostCore:
     """Device state of one host and the kernels that update it."""
 
-    def __init__(self, algorithm: HostedAlgorithm, setup: HostSetup) -> None:
+    def __init__(
+        self,
+        algorithm: HostedAlgorithm,
+        setup: HostSetup,
+        fetch: Callable[[list[Any]], list[list[Outputs]]] | None = None,
+    ) -> None:
         self.algorithm = algorithm
         self.setup = setup
+        self._fetch = fetch  # resolves RemotePayload sources (Ray: ray.get)
         self.local = np.full(setup.n_nodes, -1, dtype=np.int64)
         self.local[setup.devices] = np.arange(len(setup.devices))
         self.rngs = [rngs.generator(setup.seed, "device", int(d)) for d in setup.devices]
@@ -153,6 +204,11 @@ class HostCore:
     def call(self, requests: list[Request]) -> list[Outputs]:
         outputs = []
         for r in requests:
+            if r.inbox is not None and isinstance(r.inbox.payload, RemotePayload):
+                if self._fetch is None:
+                    raise RuntimeError("this host cannot fetch remote payloads")
+                payload = r.inbox.payload.resolve(self._fetch)
+                r = replace(r, inbox=replace(r.inbox, payload=payload))
             idx = self.local[r.devices]
             if np.any(idx < 0):
                 raise ValueError(f"request {r.kernel!r} names devices that are not on this host")

@@ -16,6 +16,8 @@ from actors.host import HostCore, HostedAlgorithm, HostSetup, Outputs, Request
 
 
 class DoneFuture:
+    handle = None  # outputs are local: payloads are passed as arrays
+
     def __init__(self, outputs: list[Outputs]) -> None:
         self._outputs = outputs
 

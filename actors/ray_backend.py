@@ -60,7 +60,9 @@ class _RayHost:
     """Actor body: a :class:`HostCore` built on the worker."""
 
     def __init__(self, algorithm: HostedAlgorithm, setup: HostSetup, devices: np.ndarray) -> None:
-        self.core = HostCore(algorithm, replace(setup, devices=devices))
+        import ray
+
+        self.core = HostCore(algorithm, replace(setup, devices=devices), fetch=ray.get)
 
     def call(self, requests: list[Request]) -> list[Outputs]:
         return self.core.call(requests)
@@ -91,6 +93,10 @@ class RayFuture:
         self._ref = ref
         self._host = host
         self._backend = backend
+
+    @property
+    def handle(self) -> Any:
+        return self._ref
 
     def result(self) -> list[Outputs]:
         import ray

@@ -83,18 +83,20 @@ def synchronous_rounds(sim: Simulation, algo: RoundAlgorithm) -> Generator[Any, 
     pending = (0, sim.now, comp, live, None)
     for r in range(1, algo.rounds + 1):
         yield sim.env.timeout(period)
-        payload = _record(sim, algo, pending)
-        if algo.cooperative:
-            late = len(sim.network.in_flight(batch, sim.now))
-            sim.metrics.add(sim.now, r, -1, "messages_late", late)
+        late = len(sim.network.in_flight(batch, sim.now)) if algo.cooperative else 0
         live = sim.live()
         down = np.flatnonzero(~sim.network.node_up)
-        inbox = sim.inbox(batch if algo.cooperative else None, live, payload)
+        sent = comp.result.payload(0, "payload")  # previous round's messages, by reference
+        inbox = sim.inbox(batch if algo.cooperative else None, live, sent)
         requests = [algo.step_request(r, live, inbox)]
         if len(down):
             requests.append(algo.measure_request(down))
         comp = sim.compute(requests)
         batch = _send(sim, algo, live, comp) if r < algo.rounds else None
+        # read the previous round's outputs only now, while the hosts work on this one
+        _record(sim, algo, pending)
+        if algo.cooperative:
+            sim.metrics.add(sim.now, r, -1, "messages_late", late)
         pending = (r, sim.now, comp, live, down if len(down) else None)
         sim.progress(r / algo.rounds)
     _record(sim, algo, pending)
@@ -106,8 +108,8 @@ def _send(sim: Simulation, algo: RoundAlgorithm, live: np.ndarray, comp: Computa
     return sim.broadcast(live, comp.finish[0], algo.payload_bytes)
 
 
-def _record(sim: Simulation, algo: RoundAlgorithm, pending: tuple[Any, ...]) -> np.ndarray:
-    """Read a round's outputs (awaiting them now), record its error, return its payload."""
+def _record(sim: Simulation, algo: RoundAlgorithm, pending: tuple[Any, ...]) -> None:
+    """Read a round's outputs (awaiting them now) and record its error."""
     step, time, comp, live, down = pending
     out = comp.outputs(0)
     err2 = np.empty(sim.n_nodes)
@@ -123,4 +125,3 @@ def _record(sim: Simulation, algo: RoundAlgorithm, pending: tuple[Any, ...]) -> 
             f"declared message size {algo.payload_bytes} B, payload is {payload[0].nbytes} B"
         )
     algo.record(sim, step, time, err2)
-    return payload

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from actors.dispatch import CallResult, Dispatcher
+from actors.dispatch import CallResult, Dispatcher, PayloadSource
 from actors.host import Inbox, Outputs, Request
 from netsim import rng as rngs
 from netsim.network import MessageBatch, Network
@@ -189,16 +189,21 @@ class Simulation:
         return self.network.delivered(batch, self.now)
 
     def inbox(
-        self, batch: MessageBatch | None, receivers: np.ndarray, payload: np.ndarray
+        self,
+        batch: MessageBatch | None,
+        receivers: np.ndarray,
+        payload: PayloadSource | np.ndarray,
     ) -> Inbox:
         """What ``receivers`` got from ``batch`` by now, as an :class:`Inbox`.
 
-        ``payload[i]`` is the content of the batch's transmission ``i`` (for a
-        broadcast, of its ``i``-th sender)."""
+        ``payload`` holds the content of the batch's transmission ``i`` (for a
+        broadcast, of its ``i``-th sender) at row ``i``: an array, or a
+        :class:`PayloadSource` from :meth:`CallResult.payload`."""
+        source = payload if isinstance(payload, PayloadSource) else PayloadSource(payload)
         n_recv = len(receivers)
         if batch is None:
             empty = np.zeros(0, dtype=np.int64)
-            return Inbox(np.zeros(n_recv + 1, dtype=np.int64), empty, empty, empty, payload[:0])
+            return Inbox(np.zeros(n_recv + 1, dtype=np.int64), empty, empty, empty, np.empty(0))
         msgs = self.delivered(batch)
         position = np.full(self.n_nodes, -1, dtype=np.int64)
         position[receivers] = np.arange(n_recv)
@@ -209,7 +214,8 @@ class Simulation:
             order = np.argsort(pos, kind="stable")
             msgs, pos = msgs[order], pos[order]
         indptr = np.concatenate([[0], np.cumsum(np.bincount(pos, minlength=n_recv))])
-        return Inbox(indptr, batch.src[msgs], batch.link[msgs], batch.tx[msgs], payload)
+        rows = batch.tx[msgs] if source.row_of is None else source.row_of[batch.tx[msgs]]
+        return Inbox(indptr, batch.src[msgs], batch.link[msgs], rows, source.data)
 
     # ------------------------------------------------------------ metrics
     def record(self, metric: str, value: float, step: int, node: int = -1) -> None:
