@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import re
+import socket
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
@@ -39,12 +40,39 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     }
     if address is None:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+    elif address != "auto":
+        _probe(address)
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"--address {address}: cannot connect to a Ray cluster: {first}") from None
     return True
+
+
+PROBE_TIMEOUT_S = 3.0
+DEFAULT_GCS_PORT = 6379
+
+
+def _probe(address: str) -> None:
+    """Fail fast, with one line, when nothing listens at ``address`` (``ray.init``
+    itself retries for minutes)."""
+    hostport = address.split("://", 1)[-1]
+    host, _, port_text = hostport.rpartition(":")
+    if not host:
+        host, port_text = hostport, str(DEFAULT_GCS_PORT)
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise InputError(f"--address {address}: expected HOST:PORT or 'auto'") from None
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise InputError(
+            f"--address {address}: no Ray cluster answers there ({reason}); "
+            "start one with `ray start --head` or check the address"
+        ) from None
 
 
 def register_by_value(modules: list[ModuleType]) -> None:

@@ -170,7 +170,13 @@ class _Bar:
     def __init__(self, label: str) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=1000, desc=label, unit="‰", leave=False, disable=None)
+        self._bar = tqdm(
+            total=1000,
+            desc=label,
+            leave=False,
+            disable=None,  # only on a terminal
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+        )
 
     def update_to(self, fraction: float) -> None:
         target = int(min(1.0, max(0.0, fraction)) * 1000)

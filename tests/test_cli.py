@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import networkx as nx
@@ -336,3 +337,43 @@ def test_interrupted_write_leaves_nothing(tmp_path, capsys, monkeypatch) -> None
     with pytest.raises(OSError, match="disk full"):
         cli.main(["run", CONSENSUS, "--quiet", "--out", str(tmp_path / "out")])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unreachable_ray_address_fails_fast(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    netsim_bin = Path(sys.executable).parent / "netsim"
+    start = time.monotonic()
+    done = subprocess.run(
+        [
+            str(netsim_bin),
+            "run",
+            CONSENSUS,
+            "--address",
+            f"127.0.0.1:{port}",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "no Ray cluster answers there" in done.stderr
+    assert time.monotonic() - start < 30  # seconds, not Ray's minutes of retries
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.ray
+def test_run_on_ray_from_the_command_line(ray_session: None, tmp_path, capsys) -> None:
+    out = tmp_path / "c1"
+    code, stdout, _ = run_cli(
+        ["run", CONSENSUS, "--backend", "ray", "--hosts", "2", "--out", str(out)], capsys
+    )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["backend"], summary["hosts"]) == ("ray", 2)
+    assert "ray, 2 host(s)" in stdout
