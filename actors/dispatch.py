@@ -117,11 +117,6 @@ class CallResult:
                 offset += k
         return PayloadSource(RemotePayload(tuple(parts)), row_of)
 
-    def wait(self) -> None:
-        """Fetch every host's outputs (surfaces a host failure now)."""
-        for i in range(len(self._requests)):
-            self.outputs(i)
-
 
 class Dispatcher:
     """Splits requests by host and submits one call per host."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -138,17 +138,38 @@ class _ConsensusRun:
 
 
 # ---------------------------------------------------------------- kernels
-def _share(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
-    return state, {"payload": state.x[call.idx].copy()}
+# Kernels over any state with values ``x`` and initial values ``x0`` (gossip shares them).
+class Values(Protocol):
+    x: np.ndarray
+    x0: np.ndarray
 
 
-def _initial(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
+S = TypeVar("S", bound=Values)
+
+
+def initial_kernel(state: S, call: KernelCall) -> tuple[S, Outputs]:
+    """Outputs ``x``: the initial values (to compute their mean)."""
     return state, {"x": state.x0[call.idx].copy()}
 
 
-def _err2(state: ConsensusState, call: KernelCall) -> np.ndarray:
+def _err2(state: Values, call: KernelCall) -> np.ndarray:
     dev = state.x[call.idx] - np.asarray(call.params["mean"])
     return np.sum(dev * dev, axis=1)
+
+
+def measure_kernel(state: S, call: KernelCall) -> tuple[S, Outputs]:
+    """Outputs ``err2 = ||x_k - mean||^2`` (``params["mean"]``)."""
+    return state, {"err2": _err2(state, call)}
+
+
+def reset_kernel(state: S, call: KernelCall) -> tuple[S, Outputs]:
+    """Back to the initial values (a restarted device)."""
+    state.x[call.idx] = state.x0[call.idx]
+    return state, {}
+
+
+def _share(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
+    return state, {"payload": state.x[call.idx].copy()}
 
 
 def _step(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
@@ -158,19 +179,10 @@ def _step(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outp
     return state, {"payload": state.x[idx].copy(), "err2": _err2(state, call)}
 
 
-def _measure(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
-    return state, {"err2": _err2(state, call)}
-
-
-def _reset(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
-    state.x[call.idx] = state.x0[call.idx]
-    return state, {}
-
-
 _KERNELS: dict[str, Kernel] = {
     "share": _share,
-    "initial": _initial,
+    "initial": initial_kernel,
     "step": _step,
-    "measure": _measure,
-    "reset": _reset,
+    "measure": measure_kernel,
+    "reset": reset_kernel,
 }

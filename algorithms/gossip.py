@@ -26,7 +26,7 @@ import pandas as pd
 
 from actors.host import HostSetup, Kernel, KernelCall, Outputs, Request
 from algorithms.base import Final, network_rows
-from algorithms.consensus import initial_values
+from algorithms.consensus import initial_kernel, initial_values, measure_kernel, reset_kernel
 from netsim import checks
 
 if TYPE_CHECKING:
@@ -123,10 +123,6 @@ class RandomizedGossip:
 
 
 # ---------------------------------------------------------------- kernels
-def _initial(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
-    return state, {"x": state.x0[call.idx].copy()}
-
-
 def _read(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
     return state, {"payload": state.x[call.idx].copy()}
 
@@ -142,21 +138,11 @@ def _apply(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
     return state, {}
 
 
-def _measure(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
-    dev = state.x[call.idx] - np.asarray(call.params["mean"])
-    return state, {"err2": np.sum(dev * dev, axis=1)}
-
-
-def _reset(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
-    state.x[call.idx] = state.x0[call.idx]
-    return state, {}
-
-
 _KERNELS: dict[str, Kernel] = {
-    "initial": _initial,
+    "initial": initial_kernel,
     "read": _read,
     "respond": _respond,
     "apply": _apply,
-    "measure": _measure,
-    "reset": _reset,
+    "measure": measure_kernel,
+    "reset": reset_kernel,
 }

@@ -204,10 +204,6 @@ class Network:
         np.minimum.at(rate, src, self._link_rate)
         self._broadcast_rate = rate
 
-    def broadcast_rate(self) -> np.ndarray:
-        """Per node, the rate (bytes/s) of its broadcasts."""
-        return self._broadcast_rate.copy()
-
     def set_link_parameter(self, link: np.ndarray, name: str, value: float) -> None:
         """Change ``bandwidth_Bps`` or ``latency_s`` of links; affects later sends only."""
         if name == "bandwidth_Bps":

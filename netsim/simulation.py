@@ -8,7 +8,8 @@ A protocol is a SimPy process (a generator) that receives a
   spends is ``declared FLOPs / compute_flops``, never wall time;
 - sends messages (:meth:`broadcast`, :meth:`unicast`) and reads what was
   delivered (:meth:`inbox`);
-- records metrics (:meth:`record`, :meth:`record_nodes`).
+- records metrics (:meth:`record`, :meth:`record_nodes`), which the runner
+  turns into ``metrics.parquet``.
 """
 
 from __future__ import annotations
@@ -112,10 +113,6 @@ class Simulation:
     @property
     def now(self) -> float:
         return float(self.env.now)
-
-    def up(self) -> np.ndarray:
-        """Boolean array: which nodes are up now."""
-        return self.network.node_up.copy()
 
     def live(self) -> np.ndarray:
         """Ids of the nodes that are up now."""

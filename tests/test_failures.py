@@ -18,7 +18,7 @@ def downtime_fraction(result: netsim.Result) -> float:
     n, end = result.summary["nodes"], result.summary["sim_time"]
     down_since: dict[str, float] = {}
     total = 0.0
-    for e in result.failures:
+    for e in result.failures_frame().itertuples():
         if e.event == "down":
             down_since[e.target] = e.time
         elif e.event == "up":
