@@ -48,11 +48,17 @@ class Prepared:
 
     graph: nx.Graph
     links: LinkTable
-    edge_of_link: np.ndarray  # index into ``edges`` of each directed link
     edges: list[tuple[int, int]]
+    edge_data: list[dict[str, Any]]  # attributes of each of ``edges``
+    edge_of_link: np.ndarray  # index into ``edges`` of each directed link
     node_arrays: dict[str, np.ndarray]
     link_weight: np.ndarray | None
     self_weight: np.ndarray | None
+
+    def link_array(self, name: str) -> np.ndarray:
+        """Edge attribute ``name`` for every directed link."""
+        per_edge = np.array([d[name] for d in self.edge_data], dtype=float)
+        return per_edge[self.edge_of_link] if len(per_edge) else np.zeros(0)
 
 
 def prepare(scenario: Scenario) -> Prepared:
@@ -91,7 +97,10 @@ def prepare(scenario: Scenario) -> Prepared:
         link_weight = np.zeros(len(links))
         link_weight[links.index(w.src, w.dst)] = w.weight
         self_weight = w.self_weight
-    return Prepared(graph, links, edge_of_link, edges, node_arrays, link_weight, self_weight)
+    edge_data = [graph.edges[e] for e in edges]
+    return Prepared(
+        graph, links, edges, edge_data, edge_of_link, node_arrays, link_weight, self_weight
+    )
 
 
 def _check_attributes(graph: nx.Graph) -> None:
@@ -163,25 +172,10 @@ def run(
     prepared = prepare(scenario)
     algorithm = scenario.algorithm
     failures = scenario.failures.replayed_from(trace) if trace is not None else scenario.failures
-    graph, links, n = prepared.graph, prepared.links, prepared.graph.number_of_nodes()
-    attrs = prepared.node_arrays
-    edge_data = [graph.edges[e] for e in prepared.edges]
-
-    def link_array(name: str) -> np.ndarray:
-        per_edge = np.array([d[name] for d in edge_data], dtype=float)
-        return per_edge[prepared.edge_of_link] if len(per_edge) else np.zeros(0)
-
+    n, attrs = prepared.graph.number_of_nodes(), prepared.node_arrays
     env = simpy.Environment()
-    network = Network(
-        links,
-        latency_s=link_array("latency_s"),
-        bandwidth_Bps=link_array("bandwidth_Bps"),
-        loss=link_array("loss"),
-        uplink_Bps=attrs["uplink_Bps"],
-        downlink_Bps=attrs["downlink_Bps"],
-        rng=rngs.generator(scenario.seed, "network"),
-    )
-    compute_flops = attrs["compute_flops"].copy()
+    network = _network(prepared, scenario.seed)
+    compute_flops = attrs["compute_flops"].copy()  # compute events change it in place
     sim: Simulation | None = None
 
     def on_node_change(node: int, up: bool) -> None:
@@ -203,8 +197,8 @@ def run(
         devices=np.arange(n),
         n_nodes=n,
         nodes=attrs,
-        link_src=links.src,
-        link_dst=links.dst,
+        link_src=prepared.links.src,
+        link_dst=prepared.links.dst,
         link_weight=prepared.link_weight,
         self_weight=prepared.self_weight,
     )
@@ -245,7 +239,7 @@ def run(
         "backend": hosts_backend.name,
         "hosts": n_hosts,
         "nodes": n,
-        "links": len(links),
+        "links": len(prepared.links),
         "trace": None if trace is None else str(trace),
         "sim_time": float(env.now),
         "wall_time_s": time.perf_counter() - wall_start,
@@ -260,6 +254,19 @@ def run(
     }
     out_graph = _output_graph(prepared, network)
     return Result(summary, metrics, list(injector.log.events), out_graph)
+
+
+def _network(prepared: Prepared, seed: int) -> Network:
+    attrs = prepared.node_arrays
+    return Network(
+        prepared.links,
+        latency_s=prepared.link_array("latency_s"),
+        bandwidth_Bps=prepared.link_array("bandwidth_Bps"),
+        loss=prepared.link_array("loss"),
+        uplink_Bps=attrs["uplink_Bps"],
+        downlink_Bps=attrs["downlink_Bps"],
+        rng=rngs.generator(seed, "network"),
+    )
 
 
 def _start_backend(
@@ -314,12 +321,10 @@ def _output_graph(prepared: Prepared, network: Network) -> nx.DiGraph:
             attrs["self_weight"] = float(prepared.self_weight[k])
         out.add_node(k, **attrs)
     links = prepared.links
-    edge_data = [prepared.graph.edges[e] for e in prepared.edges]
     for e in range(len(links)):
         u, v = int(links.src[e]), int(links.dst[e])
-        attrs = {
-            key: _graphml_value(val) for key, val in edge_data[prepared.edge_of_link[e]].items()
-        }
+        data = prepared.edge_data[prepared.edge_of_link[e]]
+        attrs = {key: _graphml_value(val) for key, val in data.items()}
         if prepared.link_weight is not None:
             attrs["weight"] = float(prepared.link_weight[e])
         attrs["bytes"] = float(network.link_bytes[e])
