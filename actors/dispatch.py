@@ -59,6 +59,13 @@ def partition(n_devices: int, hosts: int) -> np.ndarray:
     return (np.arange(n_devices) * hosts) // max(n_devices, 1)
 
 
+class _NoOutputs(dict[str, np.ndarray]):
+    """Outputs of a request for no device: every key maps to an empty array."""
+
+    def __missing__(self, key: str) -> np.ndarray:
+        return np.empty(0)
+
+
 class CallResult:
     """Outputs of one dispatched call, gathered per request on first use."""
 
@@ -84,6 +91,9 @@ class CallResult:
             if len(positions[i])
         ]
         n = len(self._requests[i].devices)
+        if n == 0:  # no host ran it (e.g. every node is down): empty outputs, any key
+            self._gathered[i] = _NoOutputs()
+            return self._gathered[i]
         if (
             len(pieces) == 1
             and len(pieces[0][0]) == n

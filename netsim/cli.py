@@ -97,6 +97,57 @@ def build_parser() -> argparse.ArgumentParser:
         "(by default those in ./scenarios).",
     )
     lst.add_argument("scenarios", nargs="*", type=Path, help="scenario files to describe")
+
+    trace = sub.add_parser(
+        "trace",
+        help="import, inspect and plot failure traces",
+        description="Failure traces in the netsim format (docs/traces.md).",
+    )
+    tsub = trace.add_subparsers(dest="trace_command", required=True, parser_class=_Parser)
+    imp = tsub.add_parser(
+        "import",
+        help="convert a recorded trace to the netsim format",
+        description="Convert a recorded availability trace into a netsim failure trace. "
+        "Formats: fta (Failure Trace Archive event_trace tables), windows (availability "
+        "windows per device, JSON or CSV device,start,end), sessions (per device: start, "
+        "first state, alternating durations). See docs/traces.md.",
+        epilog="example:\n  netsim trace import --format fta lanl.tab lanl.csv "
+        "--start 2004-01-01 --duration 30d --scale 3600 --nodes 100",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("--format", required=True, choices=("fta", "windows", "sessions"))
+    imp.add_argument("input", type=Path, help="the recorded trace")
+    imp.add_argument("output", type=Path, help="the netsim trace to write (.csv)")
+    imp.add_argument(
+        "--start", help="window start, trace seconds or an ISO date (default: trace start)"
+    )
+    imp.add_argument(
+        "--duration", help="window length, seconds or with a unit: 30d, 12h (default: to the end)"
+    )
+    imp.add_argument(
+        "--scale", type=float, default=1.0, help="trace seconds per simulated second (default 1)"
+    )
+    imp.add_argument("--nodes", type=_positive_int, help="map this many devices onto nodes 0..N-1")
+    imp.add_argument(
+        "--sample", type=int, metavar="SEED", help="a random sample of devices instead of the first"
+    )
+    imp.add_argument("--map", type=Path, help="explicit map file: trace_id,node per line")
+    imp.add_argument(
+        "--gap",
+        choices=("down", "unknown"),
+        default="down",
+        help="a time with no record means down (default) or unknown (keep the last state)",
+    )
+    info = tsub.add_parser("info", help="nodes, span, availability, failures, MTBF, MTTR")
+    info.add_argument("trace", type=Path)
+    info.add_argument("--until", type=float, help="end of the span (default: the last event)")
+    plot = tsub.add_parser("plot", help="availability chart (PNG)")
+    plot.add_argument("trace", type=Path)
+    plot.add_argument("-o", "--output", type=Path, help="PNG to write (default: TRACE.png)")
+    plot.add_argument("--until", type=float, help="end of the chart (default: the last event)")
+    plot.add_argument(
+        "--max-nodes", type=_positive_int, default=64, help="nodes drawn (default 64)"
+    )
     return parser
 
 
@@ -112,7 +163,11 @@ def _positive_int(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands: dict[str, Callable[[argparse.Namespace], int]] = {"run": cmd_run, "list": cmd_list}
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": cmd_run,
+        "list": cmd_list,
+        "trace": cmd_trace,
+    }
     try:
         return commands[args.command](args)
     except InputError as e:
@@ -210,6 +265,10 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         ("energy", f"{summary['energy_J']:.6g} J"),
         ("failures", f"{summary['failures']:,} events"),
     ]
+    if summary.get("trace"):
+        named, n = summary["trace_nodes"], summary["nodes"]
+        others = f" (the other {n - named} never fail)" if named < n else ""
+        rows.append(("trace", f"{summary['trace']}: names {named} of {n} nodes{others}"))
     for name, value in summary["final"].items():
         note = summary.get("final_notes", {}).get(name, "")
         rows.append((f"final {name}", f"{value:.6g}" + (f"   ({note})" if note else "")))
@@ -250,3 +309,63 @@ def cmd_list(args: argparse.Namespace) -> int:
         for p in f.parameters.values():
             print(f"  --set {p.name}=<{p.describe()}>  (default {p.default!r})")
     return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from netsim import trace_import
+    from netsim.trace_info import trace_stats
+    from netsim.traces import read_trace
+
+    if args.trace_command == "import":
+        if args.output.exists() and args.output.is_dir():
+            raise InputError(f"{args.output}: is a directory; expected a file name")
+        selection = trace_import.Selection(
+            start=None if args.start is None else trace_import.parse_time(args.start, "--start"),
+            duration=None
+            if args.duration is None
+            else trace_import.parse_duration(args.duration, "--duration"),
+            scale=args.scale,
+            nodes=args.nodes,
+            sample_seed=args.sample,
+            map_file=args.map,
+            gap=args.gap,
+        )
+        imported = trace_import.to_events(trace_import.read(args.format, args.input), selection)
+        header = [f"imported by netsim {__version__} from {args.input} (format {args.format})"]
+        write_atomic(args.output, imported.text(header))
+        downs = sum(e.event == "down" for e in imported.events)
+        print(
+            f"{args.output}: {len(imported.events):,} events ({downs:,} failures) on "
+            f"{len(imported.mapping)} nodes of {imported.candidates} with data in the window; "
+            f"{(imported.end - imported.start) / imported.scale:.6g} simulated s"
+        )
+        return 0
+    events = read_trace(args.trace)
+    if args.trace_command == "info":
+        print(f"{args.trace}")
+        for line in trace_stats(events, args.until).lines():
+            print(f"  {line}")
+        return 0
+    from netsim.plots import availability_chart
+
+    out = args.output or args.trace.with_suffix(".png")
+    trace_stats(events, args.until)  # the same checks as info
+    availability_chart(events, out, end=args.until, max_nodes=args.max_nodes)
+    print(out)
+    return 0
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -122,25 +122,35 @@ class FailureInjector:
         self._edges = list(graph_edges)
         self._links: LinkTable = network.links
         self._on_node_change = on_node_change
+        self.trace_nodes = 0  # nodes the trace names (set by scripted_events)
 
     # ------------------------------------------------------------ validation
     def scripted_events(self) -> list[FailureEvent]:
-        """The scenario's events and the trace's, validated against the topology."""
+        """The scenario's events and the trace's, validated against the topology.
+
+        A trace may name fewer nodes than the topology has (the others never
+        fail: see :attr:`trace_nodes`), not more."""
         events = list(self.failures.events)
-        if self.failures.trace is not None:
-            events += read_trace(self.failures.trace)
+        trace = read_trace(self.failures.trace) if self.failures.trace is not None else []
+        named = {ev.ids[0] for ev in trace if ev.kind == "node"}
+        self.trace_nodes = len(named)
         n = self._links.n_nodes
         edge_set = {frozenset(e) for e in self._edges}
-        for ev in events:
+        for ev in events + trace:
             ids = ev.ids
             if ev.kind == "node" and ids[0] >= n:
+                many = (
+                    f"; the trace names {len(named)} nodes: map it onto at most {n}"
+                    if ev in trace and len(named) > n
+                    else ""
+                )
                 raise InputError(
                     f"{ev.where()}target: {ev.target} does not exist "
-                    f"(the topology has nodes 0..{n - 1})"
+                    f"(the topology has nodes 0..{n - 1}{many})"
                 )
             if ev.kind == "link" and frozenset(ids) not in edge_set:
                 raise InputError(f"{ev.where()}target: {ev.target} is not a link of the topology")
-        return sorted(events, key=lambda e: e.time)
+        return sorted(events + trace, key=lambda e: e.time)
 
     # ------------------------------------------------------------ running
     def start(self, scripted: list[FailureEvent] | None = None) -> None:

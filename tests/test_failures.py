@@ -132,3 +132,21 @@ def test_link_failure_and_latency_events() -> None:
     cut = replace(s, failures=netsim.Failures(events=(FailureEvent(0.0, "link:0-1", "down"),)))
     m = netsim.run(cut).summary["messages"]
     assert m["dropped"] == 2 * 20  # both directions, every round
+
+
+def test_a_network_entirely_down_pauses_and_resumes() -> None:
+    n = 6
+    events = tuple(
+        FailureEvent(t, f"node:{k}", e) for t, e in ((0.05, "down"), (0.1, "up")) for k in range(n)
+    )
+    s = replace(
+        build("consensus", nodes=n, iterations=40, topology="ring"),
+        failures=netsim.Failures(events=events),
+    )
+    r = netsim.run(s)
+    e = r.series("consensus_error")
+    during = e[(e["time"] > 0.05) & (e["time"] < 0.1)]["value"]
+    assert len(during) > 3 and during.nunique() == 1  # nobody computes, nothing changes
+    assert e["value"].iloc[-1] < during.iloc[0]  # and it resumes afterwards
+    m = r.summary["messages"]
+    assert m["sent"] == m["delivered"] + m["dropped"] + m["in_flight"]

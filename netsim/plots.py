@@ -1,0 +1,63 @@
+"""Figures drawn from results and traces (never from inside a simulation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netsim.trace_info import node_periods
+from netsim.traces import FailureEvent
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def availability_chart(
+    events: list[FailureEvent], out: str | Path, end: float | None = None, max_nodes: int = 64
+) -> Path:
+    """Down periods of (up to ``max_nodes``) nodes, and the fraction of named
+    nodes up over time, as a PNG."""
+    plt = _pyplot()
+    end = max(e.time for e in events) if end is None else end
+    periods = node_periods(events, end)
+    nodes = sorted(periods)
+    shown = nodes[:max_nodes]
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    for row, k in enumerate(shown):
+        spans = [(a, b - a) for a, b in periods[k]]
+        top.broken_barh(spans, (row - 0.4, 0.8), color="tab:red")
+    top.set_yticks(range(len(shown)), [str(k) for k in shown], fontsize=6)
+    top.set_ylabel("node (red: down)")
+    title = f"{len(nodes)} nodes" + (
+        f", first {len(shown)} shown" if len(shown) < len(nodes) else ""
+    )
+    top.set_title(f"availability: {title}")
+    # nodes down over time: +1 at each failure, -1 at each recovery
+    starts = np.array([a for k in nodes for a, _ in periods[k]])
+    ends = np.array([b for k in nodes for _, b in periods[k]])
+    times = np.concatenate([[0.0], starts, ends])
+    change = np.concatenate([[0.0], np.ones(len(starts)), -np.ones(len(ends))])
+    order = np.argsort(times, kind="stable")
+    times, down = times[order], np.cumsum(change[order])
+    inside = times < end  # periods still open at the end are closed there: not a recovery
+    up = 1 - down[inside] / max(len(nodes), 1)
+    bottom.step(np.append(times[inside], end), np.append(up, up[-1]), where="post")
+    bottom.set_ylim(0, 1.05)
+    bottom.set_ylabel("fraction up")
+    bottom.set_xlabel("simulated time (s)")
+    bottom.set_xlim(0, end)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
