@@ -150,3 +150,14 @@ def test_a_network_entirely_down_pauses_and_resumes() -> None:
     assert e["value"].iloc[-1] < during.iloc[0]  # and it resumes afterwards
     m = r.summary["messages"]
     assert m["sent"] == m["delivered"] + m["dropped"] + m["in_flight"]
+
+
+def test_a_scenario_can_name_its_trace_in_python(tmp_path) -> None:
+    recorded = netsim.run(build("consensus", nodes=10, iterations=60, failures=0.3, mttr_s=0.02))
+    recorded.write(tmp_path / "rec")
+    trace = tmp_path / "rec" / "failures.csv"
+    s = build("consensus", nodes=10, iterations=60)
+    named = netsim.run(replace(s, failures=netsim.Failures(trace=trace)))
+    assert named.failures == recorded.failures
+    assert named.metrics.equals(recorded.metrics)
+    assert named.summary["trace"] == str(trace) and named.summary["trace_nodes"] == 10
