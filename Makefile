@@ -27,3 +27,4 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_diffusion.py --ray
 	$(BIN)/python bench/bench_traces.py
+	$(BIN)/python bench/bench_apsm.py

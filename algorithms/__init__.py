@@ -1,4 +1,4 @@
-"""Algorithms: consensus, gossip and diffusion (more to come, one module each).
+"""Algorithms: consensus, gossip, diffusion LMS and its sparse variants, APSM.
 
 Each algorithm is a frozen dataclass of hyper-parameters with a driver-side
 protocol and host-side kernels (see :mod:`algorithms.base`).
@@ -6,6 +6,7 @@ protocol and host-side kernels (see :mod:`algorithms.base`).
 
 from __future__ import annotations
 
+from algorithms.apsm import APSM
 from algorithms.base import Algorithm, Final
 from algorithms.consensus import AverageConsensus
 from algorithms.diffusion_lms import DiffusionLMS, assign_node_parameters
@@ -16,6 +17,7 @@ ALGORITHMS: dict[str, type] = {
     "consensus": AverageConsensus,
     "gossip": RandomizedGossip,
     "diffusion_lms": DiffusionLMS,
+    "apsm": APSM,
 }
 
 
@@ -31,6 +33,7 @@ def get(name: str) -> type:
 
 __all__ = [
     "ALGORITHMS",
+    "APSM",
     "Algorithm",
     "AverageConsensus",
     "DiffusionLMS",

@@ -98,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lst.add_argument("scenarios", nargs="*", type=Path, help="scenario files to describe")
 
+    plot = sub.add_parser(
+        "plot",
+        help="plot a metric of one or more runs (PNG)",
+        description="Plot a network-wide metric of one or more runs against iteration "
+        "and against simulated time, in one PNG.",
+        epilog="example:\n  netsim plot runs/apsm runs/atc runs/rza --metric msd_db -o msd.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plot.add_argument("runs", nargs="+", type=Path, help="run output directories")
+    plot.add_argument("--metric", required=True, help="e.g. msd_db, consensus_error")
+    plot.add_argument("-o", "--output", type=Path, default=Path("plot.png"), help="PNG to write")
+
     trace = sub.add_parser(
         "trace",
         help="import, inspect and plot failure traces",
@@ -167,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cmd_run,
         "list": cmd_list,
         "trace": cmd_trace,
+        "plot": cmd_plot,
     }
     try:
         return commands[args.command](args)
@@ -369,3 +382,10 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from netsim.plots import metric_figure
+
+    print(metric_figure(args.runs, args.metric, args.output))
+    return 0

@@ -61,3 +61,44 @@ def availability_chart(
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def metric_figure(run_dirs: list[Path], metric: str, out: str | Path) -> Path:
+    """The network-wide ``metric`` of several runs against iteration and
+    against simulated time, as one PNG (read from their output directories)."""
+    import json
+
+    import pandas as pd
+
+    from netsim.errors import InputError
+
+    plt = _pyplot()
+    fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for run in run_dirs:
+        metrics_file, summary_file = run / "metrics.parquet", run / "summary.json"
+        if not metrics_file.is_file() or not summary_file.is_file():
+            raise InputError(
+                f"{run}: not a netsim run directory (no metrics.parquet / summary.json)"
+            )
+        m = pd.read_parquet(metrics_file)
+        rows = m[(m["metric"] == metric) & (m["node"] == -1)].sort_values("step")
+        if rows.empty:
+            known = sorted(set(m.loc[m["node"] == -1, "metric"]))
+            raise InputError(
+                f"{run}: no network-wide metric {metric!r} (it has: {', '.join(known)})"
+            )
+        summary = json.loads(summary_file.read_text())
+        label = f"{run.name} ({summary.get('algorithm', '?')})"
+        by_step.plot(rows["step"], rows["value"], label=label, linewidth=1)
+        by_time.plot(rows["time"], rows["value"], label=label, linewidth=1)
+    by_step.set_xlabel("iteration")
+    by_time.set_xlabel("simulated time (s)")
+    by_step.set_ylabel(metric)
+    for ax in (by_step, by_time):
+        ax.grid(alpha=0.3)
+    by_step.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

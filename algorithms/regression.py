@@ -1,0 +1,179 @@
+"""Streaming linear regression: the data model that diffusion LMS, its sparse
+variants and APSM estimate, and how their error is measured.
+
+Node ``k`` observes, at iteration ``i`` (data index ``i - 1``),
+``d_k(i) = u_k(i)^T w* + v_k(i)`` with white Gaussian regressors
+``u_k(i) ~ N(0, regressor_var_k I)`` and noise ``v_k(i) ~ N(0, noise_var_k)``.
+``w*`` is dense, or has ``nonzeros`` entries at random positions with
+magnitudes bounded away from zero (:func:`target_vector`); either way
+``E ||w*||^2 = 1``.
+
+Every device draws its data from its own stream (purpose ``lms-data``), in
+chunks of :data:`CHUNK` iterations for speed. Its data depend only on the run
+seed, its id and the iteration, never on the algorithm, the backend, the
+host it lives on, or failures (a down node misses its samples), so
+algorithms compared with the same seed see the same target and the same data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from actors.host import HostSetup
+from algorithms.base import Final, network_rows
+from netsim import checks
+from netsim import rng as rngs
+from netsim.errors import InputError
+
+if TYPE_CHECKING:
+    from netsim.simulation import Simulation
+
+CHUNK = 64  # iterations of data drawn at once per device (speed; results do not depend on it)
+
+
+def assign_data_parameters(
+    graph: nx.Graph,
+    *,
+    noise_var: float,
+    noise_spread: float = 1.0,
+    regressor_var: float = 1.0,
+    seed: int = 0,
+) -> None:
+    """Set node attributes ``noise_var`` and ``regressor_var``.
+
+    With ``noise_spread > 1`` noise variances are log-uniform with geometric
+    mean ``noise_var`` and ratio ``noise_spread`` between the largest and the
+    smallest possible value.
+    """
+    checks.number("noise_var", noise_var, low=0)
+    checks.number("noise_spread", noise_spread, low=1)
+    checks.number("regressor_var", regressor_var, low=0, low_open=True)
+    u = rngs.generator(seed, "noise-variance").random(graph.number_of_nodes())
+    for (_, data), ui in zip(graph.nodes(data=True), u, strict=True):
+        data["noise_var"] = float(noise_var * noise_spread ** (ui - 0.5))
+        data["regressor_var"] = float(regressor_var)
+
+
+def target_vector(seed: int, dim: int, nonzeros: int | None = None) -> np.ndarray:
+    """The unknown ``w*``.
+
+    Dense (``nonzeros`` None or ``dim``): ``N(0, I / dim)``. Sparse: ``nonzeros``
+    entries at random positions with random signs and magnitudes uniform in
+    ``[0.5, 1.5] * sqrt(c / nonzeros)``, ``c = 12 / 13`` so that ``E ||w*||^2 = 1``:
+    bounded away from zero, as sparse-identification experiments use, so that
+    "k non-zeros" means k taps that matter.
+    """
+    rng = rngs.generator(seed, "lms-target")
+    if nonzeros is None or nonzeros == dim:
+        return rng.standard_normal(dim) / math.sqrt(dim)
+    checks.positive_int("nonzeros", nonzeros)
+    if nonzeros > dim:
+        raise InputError(f"nonzeros: expected at most dim = {dim}, got {nonzeros}")
+    support = rng.choice(dim, nonzeros, replace=False)
+    magnitude = rng.uniform(0.5, 1.5, nonzeros) * math.sqrt(12 / 13 / nonzeros)
+    w = np.zeros(dim)
+    w[support] = rng.choice([-1.0, 1.0], nonzeros) * magnitude
+    return w
+
+
+@dataclass
+class RegressionData:
+    """The data streams of the devices of one host."""
+
+    target: np.ndarray
+    u_std: np.ndarray
+    v_std: np.ndarray
+    rngs: list[np.random.Generator]
+    chunk: int  # index of the loaded chunk (-1: none)
+    u: np.ndarray  # (devices, CHUNK, dim)
+    v: np.ndarray  # (devices, CHUNK)
+
+    @classmethod
+    def build(cls, setup: HostSetup, dim: int, nonzeros: int | None = None) -> RegressionData:
+        dev = setup.devices
+        return cls(
+            target=target_vector(setup.seed, dim, nonzeros),
+            u_std=np.sqrt(np.asarray(setup.nodes["regressor_var"], dtype=float)[dev]),
+            v_std=np.sqrt(np.asarray(setup.nodes["noise_var"], dtype=float)[dev]),
+            rngs=[rngs.generator(setup.seed, "lms-data", int(d)) for d in dev],
+            chunk=-1,
+            u=np.empty((len(dev), CHUNK, dim)),
+            v=np.empty((len(dev), CHUNK)),
+        )
+
+    def sample(self, idx: np.ndarray | slice, data_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Regressors ``(rows, dim)`` and observations ``(rows,)`` of iteration
+        ``data_index`` for rows ``idx``. Data indices must not go backwards."""
+        chunk, offset = divmod(data_index, CHUNK)
+        while self.chunk < chunk:  # every device of the host draws the next chunk
+            self.chunk += 1
+            for i, g in enumerate(self.rngs):
+                g.standard_normal(out=self.u[i])
+                g.standard_normal(out=self.v[i])
+            self.u *= self.u_std[:, None, None]
+            self.v *= self.v_std[:, None]
+        if self.chunk != chunk:
+            raise RuntimeError("data requested out of order")
+        u = self.u[idx, offset]
+        # a row-wise sum, not a BLAS product: a row's bits must not depend on the batch
+        return u, np.sum(u * self.target, axis=1) + self.v[idx, offset]
+
+    def err2(self, w: np.ndarray) -> np.ndarray:
+        """``||w_k - w*||^2`` per row."""
+        dev = w - self.target
+        return np.sum(dev * dev, axis=1)
+
+
+# ---------------------------------------------------------------- error measurement
+def steady_window(iterations: int, fraction: float) -> int:
+    """Number of final iterations averaged for the steady state."""
+    return max(1, math.ceil(fraction * iterations))
+
+
+class MSDRecorder:
+    """Driver side: records the network ``msd_db`` each iteration (down nodes
+    included) and, at the end, each node's MSD averaged over the steady window."""
+
+    def __init__(self, iterations: int, fraction: float, n_nodes: int) -> None:
+        self.iterations = iterations
+        self.first_steady = iterations - steady_window(iterations, fraction) + 1
+        self.err2_sum = np.zeros(n_nodes)
+
+    def record(self, sim: Simulation, step: int, time: float, err2: np.ndarray) -> None:
+        metrics = sim.metrics
+        metrics.add(time, step, -1, "msd_db", 10 * math.log10(float(err2.mean())))
+        if step >= self.first_steady:
+            self.err2_sum += err2
+        if step == self.iterations:
+            steady = self.err2_sum / (self.iterations - self.first_steady + 1)
+            metrics.extend(time, step, np.arange(len(steady)), "msd_db", 10 * np.log10(steady))
+
+
+def convergence_iteration(msd_db: np.ndarray, steady_db: float, margin_db: float = 3.0) -> int:
+    """First iteration at which the network MSD, averaged over 20 iterations
+    (linear domain), comes within ``margin_db`` of ``steady_db``."""
+    linear = 10 ** (np.asarray(msd_db) / 10)
+    smooth = np.convolve(linear, np.ones(20) / 20, mode="valid")
+    hit = np.flatnonzero(10 * np.log10(smooth) <= steady_db + margin_db)
+    return int(hit[0]) + 20 if len(hit) else len(linear)
+
+
+def steady_msd_final(metrics: pd.DataFrame, iterations: int, fraction: float) -> Final:
+    """``msd_db``: the network MSD averaged over the steady window, linear domain."""
+    rows = network_rows(metrics, "msd_db")
+    w = steady_window(iterations, fraction)
+    tail = rows[rows["step"] > iterations - w]["value"].to_numpy()
+    msd = 10 * math.log10(float(np.mean(10 ** (tail / 10))))
+    return Final(
+        {"msd_db": msd},
+        {
+            "msd_db": f"network MSD averaged over iterations {iterations - w + 1}..{iterations} "
+            f"(the last {fraction:.0%}) in the linear domain, then in dB"
+        },
+    )
