@@ -28,3 +28,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_diffusion.py --ray
 	$(BIN)/python bench/bench_traces.py
 	$(BIN)/python bench/bench_apsm.py
+	$(BIN)/python bench/bench_sweep.py

@@ -25,9 +25,12 @@ from actors.host import HostCore, HostedAlgorithm, HostSetup, Outputs, Request
 from netsim.errors import InputError, SimulationError
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> bool:
+def connect(
+    address: str | None, num_cpus: int | None = None, runtime_env: dict[str, Any] | None = None
+) -> bool:
     """Join the Ray cluster at ``address`` (or ``RAY_ADDRESS``), or start a local
-    one. Returns ``True`` if this call started Ray (the caller then shuts it down)."""
+    one. Returns ``True`` if this call started Ray (the caller then shuts it down).
+    ``runtime_env`` (e.g. a ``working_dir``) applies to every task of the job."""
     import ray
 
     if ray.is_initialized():
@@ -38,6 +41,8 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
         "log_to_driver": False,
         "logging_level": logging.WARNING,
     }
+    if runtime_env:
+        kwargs["runtime_env"] = runtime_env
     if address is None:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
     elif address != "auto":

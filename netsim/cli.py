@@ -98,6 +98,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lst.add_argument("scenarios", nargs="*", type=Path, help="scenario files to describe")
 
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a scenario over a grid of parameters, as Ray tasks",
+        description="Run a scenario over the Cartesian product of its axes (--grid, one "
+        "--zip group, --seeds, a --grid-file), each point a Ray task, on a local Ray "
+        "instance or a cluster. Writes sweep.json, sweep.parquet and each point's output "
+        "directory; --resume runs only what is missing. See docs/sweeps.md.",
+        epilog="examples:\n"
+        "  netsim sweep scenarios/diffusion_lms.py --grid topology=ring,grid --grid nodes=16,64 "
+        "--seeds 5 --out sweeps/s1\n"
+        "  netsim sweep scenarios/diffusion_lms.py ... --out sweeps/s1 --resume\n"
+        "  RAY_ADDRESS=auto netsim sweep ...",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("scenario", type=Path)
+    sweep.add_argument(
+        "--grid", action="append", default=[], metavar="NAME=V1,V2", help="an axis (repeatable)"
+    )
+    sweep.add_argument(
+        "--zip",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="parameters varied together, value by value (one axis)",
+    )
+    sweep.add_argument("--seeds", type=_positive_int, help="seeds 0..N-1 as an axis")
+    sweep.add_argument("--grid-file", type=Path, help="a Python file defining points()")
+    sweep.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS or local)")
+    sweep.add_argument(
+        "--working-dir", help="directory shipped to every worker (Ray runtime environment)"
+    )
+    sweep.add_argument(
+        "--out", type=Path, help="sweep directory (default: sweeps/<scenario>-<time>)"
+    )
+    sweep.add_argument("--resume", action="store_true", help="finish the sweep in --out")
+    sweep.add_argument("--cpus", type=float, help="CPUs per point (default: the scenario's, or 1)")
+    sweep.add_argument("--memory", type=float, help="memory per point, GB")
+    sweep.add_argument("--max-in-flight", type=_positive_int, help="points submitted at once")
+    sweep.add_argument(
+        "--retries", type=int, default=2, help="retries of a point whose worker died (default 2)"
+    )
+    sweep.add_argument(
+        "--point-backend",
+        choices=("inline", "ray"),
+        default="inline",
+        help="where each point's devices run (ray: spread a big run over the cluster)",
+    )
+    sweep.add_argument("--point-hosts", type=_positive_int, help="hosts per point (ray backend)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    summ = sub.add_parser("sweep-summary", help="mean and spread over seeds of a sweep's points")
+    summ.add_argument("sweep_dir", type=Path)
+
     plot = sub.add_parser(
         "plot",
         help="plot a metric of one or more runs (PNG)",
@@ -180,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "list": cmd_list,
         "trace": cmd_trace,
         "plot": cmd_plot,
+        "sweep": cmd_sweep,
+        "sweep-summary": cmd_sweep_summary,
     }
     try:
         return commands[args.command](args)
@@ -388,4 +442,91 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from netsim.plots import metric_figure
 
     print(metric_figure(args.runs, args.metric, args.output))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from netsim import sweep
+
+    if args.retries < 0:
+        raise InputError(f"--retries: expected an integer >= 0, got {args.retries}")
+    if args.cpus is not None and not args.cpus > 0:
+        raise InputError(f"--cpus: expected a number > 0, got {args.cpus}")
+    spec = sweep.build_spec(
+        args.scenario,
+        grid=args.grid,
+        zipped=args.zip,
+        seeds=args.seeds,
+        grid_file=args.grid_file,
+        num_cpus=args.cpus,
+        memory=None if args.memory is None else args.memory * 1e9,
+        backend=args.point_backend,
+        hosts=args.point_hosts,
+    )
+    out = args.out or Path("sweeps") / f"{args.scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    bar = None if args.quiet else _SweepBar(len(spec.points))
+    start = time.perf_counter()
+    try:
+        progress = sweep.run_sweep(
+            spec,
+            out,
+            resume=args.resume,
+            address=args.address,
+            working_dir=args.working_dir,
+            max_in_flight=args.max_in_flight,
+            retries=args.retries,
+            on_update=None if bar is None else bar.update,
+        )
+    except sweep.SweepInterrupted as e:
+        p = e.progress
+        print(
+            f"netsim: interrupted: {p.skipped + p.done} of {p.total} points done, nothing "
+            f"finished was lost; finish with --out {out} --resume",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - start
+    ran = progress.done + progress.failed
+    print(
+        f"sweep {out}: {progress.total} points: {progress.skipped + progress.done} done "
+        f"({progress.skipped} before this resume), {progress.failed} failed; "
+        f"{ran} ran in {wall:.3g} s; table {out / sweep.TABLE_FILE}"
+    )
+    return 0 if progress.failed == 0 else 1
+
+
+class _SweepBar:
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, desc="sweep", unit="point", disable=None)
+
+    def update(self, progress: object) -> None:
+        from netsim.sweep import Progress
+
+        assert isinstance(progress, Progress)
+        finished = progress.skipped + progress.done + progress.failed
+        if finished > self._bar.n:
+            self._bar.update(finished - self._bar.n)
+        self._bar.set_postfix(
+            done=progress.skipped + progress.done,
+            failed=progress.failed,
+            running=progress.running,
+            refresh=False,
+        )
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def cmd_sweep_summary(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from netsim.sweep import summarize
+
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(summarize(args.sweep_dir).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

@@ -1,0 +1,448 @@
+"""Sweeps: many runs of one scenario over a grid of parameters, as Ray tasks.
+
+A sweep directory holds::
+
+    sweep.json        the specification: scenario, axes, and every point's parameters
+    sweep.parquet     one row per point: parameters, seed, status, error,
+                      summary metrics, wall time, the Ray node that ran it
+    points/00003/     each point's usual output directory (summary.json, ...)
+    points/00003.json where and how the point ran (or why it failed)
+
+A point is **done** when its output directory holds ``summary.json`` (written
+last, atomically). ``--resume`` runs only the points that are not done. The
+driver writes every file, so workers need no shared storage for results;
+they do need the scenario file (same path, shared storage, or Ray's
+``working_dir``; see docs/sweeps.md). Points are seeded, so a retried or
+resumed point gives exactly what it would have given the first time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import math
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from netsim import scenario_file
+from netsim.errors import InputError
+
+SPEC_FILE, TABLE_FILE, POINTS_DIR = "sweep.json", "sweep.parquet", "points"
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep runs. ``points`` are complete parameter overrides."""
+
+    scenario: str
+    points: list[dict[str, Any]]
+    axes: dict[str, Any] = field(default_factory=dict)  # how the points were made, for the record
+    num_cpus: float = 1.0
+    memory: float | None = None  # bytes per point
+    backend: str = "inline"  # where each point's devices run
+    hosts: int | None = None
+
+    def same_work(self, other: SweepSpec) -> bool:
+        return (self.scenario, self.points) == (other.scenario, other.points)
+
+
+# ------------------------------------------------------------------ specification
+def build_spec(
+    scenario: str | Path,
+    *,
+    grid: Sequence[str] = (),
+    zipped: Sequence[str] = (),
+    seeds: int | None = None,
+    grid_file: str | Path | None = None,
+    num_cpus: float | None = None,
+    memory: float | None = None,
+    backend: str = "inline",
+    hosts: int | None = None,
+) -> SweepSpec:
+    """Expand the axes into points, each checked against the scenario's parameters."""
+    file = scenario_file.load(scenario)
+    axes: list[list[dict[str, Any]]] = []
+    seen: set[str] = set()
+    for item in grid:
+        name, values = _axis(file, item, "--grid", seen)
+        axes.append([{name: v} for v in values])
+    if zipped:
+        columns = [_axis(file, item, "--zip", seen) for item in zipped]
+        lengths = {len(values) for _, values in columns}
+        if len(lengths) > 1:
+            raise InputError(
+                "--zip: every zipped parameter needs the same number of values, "
+                f"got {sorted(lengths)}"
+            )
+        axes.append(
+            [
+                dict(zip((n for n, _ in columns), row, strict=True))
+                for row in zip(*(v for _, v in columns), strict=True)
+            ]
+        )
+    if grid_file is not None:
+        axes.append(_grid_file_points(file, Path(grid_file), seen))
+    if seeds is not None:
+        if "seed" in seen:
+            raise InputError("--seeds: the seed is already an axis of the sweep")
+        if not isinstance(seeds, int) or seeds < 1:
+            raise InputError(f"--seeds: expected an integer >= 1, got {seeds!r}")
+        if "seed" not in file.parameters:
+            raise InputError(f"{scenario}: has no parameter 'seed' for --seeds")
+        axes.append([{"seed": s} for s in range(seeds)])
+    if not axes:
+        raise InputError("the sweep is empty: give --grid, --zip, --seeds or --grid-file")
+    points = [
+        dict(itertools.chain.from_iterable(p.items() for p in combo))
+        for combo in itertools.product(*axes)
+    ]
+    if not points:
+        raise InputError("the sweep is empty: an axis has no values")
+    resources = getattr(file.module, "RESOURCES", {})
+    record = {
+        "grid": list(grid),
+        "zip": list(zipped),
+        "seeds": seeds,
+        "grid_file": None if grid_file is None else str(grid_file),
+    }
+    return SweepSpec(
+        scenario=str(scenario),
+        points=points,
+        axes=record,
+        num_cpus=float(num_cpus if num_cpus is not None else resources.get("num_cpus", 1.0)),
+        memory=memory if memory is not None else resources.get("memory"),
+        backend=backend,
+        hosts=hosts,
+    )
+
+
+def _axis(
+    file: scenario_file.ScenarioFile, item: str, flag: str, seen: set[str]
+) -> tuple[str, list[Any]]:
+    name, sep, text = item.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise InputError(f"{flag} {item}: expected name=value1,value2,...")
+    parameter = file.parameter(name)
+    if name in seen:
+        raise InputError(f"{flag} {name}: the parameter is given twice")
+    seen.add(name)
+    texts = text.split(",")
+    if not text.strip() or any(not t.strip() for t in texts):
+        raise InputError(f"{flag} {item}: empty value; expected name=value1,value2,...")
+    values = []
+    for t in texts:
+        try:
+            values.append(parameter.parse(t.strip()))
+        except InputError as e:
+            raise InputError(
+                f"{flag} {name}={text}: {str(e).split(': ', 1)[-1]} (value {t.strip()!r})"
+            ) from None
+    return name, values
+
+
+def _grid_file_points(
+    file: scenario_file.ScenarioFile, path: Path, seen: set[str]
+) -> list[dict[str, Any]]:
+    """A Python file defining ``points()`` -> iterable of parameter dicts."""
+    if not path.is_file():
+        raise InputError(f"--grid-file {path}: file not found")
+    spec = importlib.util.spec_from_file_location(f"_netsim_grid_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise InputError(f"{path}: importing failed: {type(e).__name__}: {e}") from None
+    fn = getattr(module, "points", None)
+    if not callable(fn):
+        raise InputError(f"{path}: defines no function points()")
+    out = []
+    for i, point in enumerate(fn()):
+        if not isinstance(point, dict):
+            raise InputError(
+                f"{path}: point {i}: expected a dict of parameters, got {type(point).__name__}"
+            )
+        checked = {}
+        for name, value in point.items():
+            try:
+                checked[name] = file.parameter(name).check(value)
+            except InputError as e:
+                raise InputError(f"{path}: point {i}: {e}") from None
+            if name in seen:
+                raise InputError(f"{path}: point {i}: {name} is also an axis on the command line")
+        out.append(checked)
+    if not out:
+        raise InputError(f"{path}: points() gave no point")
+    return out
+
+
+# ------------------------------------------------------------------ the sweep directory
+def point_dir(out: Path, i: int) -> Path:
+    return out / POINTS_DIR / f"{i:05d}"
+
+
+def is_done(out: Path, i: int) -> bool:
+    return (point_dir(out, i) / "summary.json").is_file()
+
+
+def prepare_dir(out: Path, spec: SweepSpec, resume: bool) -> None:
+    """Create ``out`` for ``spec``, or check that it holds this same sweep."""
+    spec_path = out / SPEC_FILE
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    if spec_path.is_file():
+        try:
+            old = SweepSpec(**json.loads(spec_path.read_text()))
+        except (ValueError, TypeError) as e:
+            raise InputError(
+                f"--out {out}: {SPEC_FILE} is unreadable ({e}); choose a new directory"
+            ) from None
+        if not old.same_work(spec):
+            raise InputError(
+                f"--out {out}: holds a different sweep "
+                f"({len(old.points)} points of {old.scenario}); "
+                "choose a new directory"
+            )
+        if not resume:
+            raise InputError(
+                f"--out {out}: already holds this sweep; "
+                "add --resume to finish it, or choose a new directory"
+            )
+        return
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError(f"--out {out}: directory is not empty and holds no sweep; choose another")
+    (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
+    _write_atomic(spec_path, json.dumps(asdict(spec), indent=2, default=str) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ running a point (on a worker)
+def run_point(
+    scenario_path: str, fallback_path: str, params: dict[str, Any], backend: str, hosts: int | None
+) -> dict[str, Any]:
+    """Run one point where Ray put it; return the result and where it ran."""
+    from netsim.runner import run
+
+    path = scenario_path if Path(scenario_path).is_file() else fallback_path
+    if not Path(path).is_file():
+        raise InputError(
+            f"scenario file {scenario_path} not found on {socket.gethostname()}: "
+            "share it or pass --working-dir"
+        )
+    result = run(scenario_file.load(path).build(params), backend=backend, hosts=hosts)
+    return {"result": result, "node": _node_id(), "host": socket.gethostname()}
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+    except Exception:  # not on Ray
+        return None
+
+
+# ------------------------------------------------------------------ running the sweep (driver)
+@dataclass
+class Progress:
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    skipped: int = 0  # done before a resume
+
+
+class SweepInterrupted(Exception):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__("interrupted")
+        self.progress = progress
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: Path,
+    *,
+    resume: bool = False,
+    address: str | None = None,
+    working_dir: str | None = None,
+    max_in_flight: int | None = None,
+    retries: int = 2,
+    on_update: Callable[[Progress], None] | None = None,
+) -> Progress:
+    """Run the points of ``spec`` that are not done, writing into ``out``."""
+    import ray
+
+    from actors.ray_backend import connect
+
+    prepare_dir(out, spec, resume)
+    todo = [i for i in range(len(spec.points)) if not is_done(out, i)]
+    progress = Progress(total=len(spec.points), skipped=len(spec.points) - len(todo))
+    started = False
+    try:
+        if todo:
+            started = connect(
+                address, runtime_env={"working_dir": working_dir} if working_dir else None
+            )
+            _execute(spec, out, todo, progress, max_in_flight, retries, on_update)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(progress) from None
+    finally:
+        write_table(out, spec)
+        if started:
+            ray.shutdown()
+    return progress
+
+
+def _execute(
+    spec: SweepSpec,
+    out: Path,
+    todo: list[int],
+    progress: Progress,
+    max_in_flight: int | None,
+    retries: int,
+    on_update: Callable[[Progress], None] | None,
+) -> None:
+    import ray
+
+    options: dict[str, Any] = {
+        "num_cpus": spec.num_cpus,
+        "max_retries": retries,
+        "retry_exceptions": False,
+    }
+    if spec.memory:
+        options["memory"] = int(spec.memory)
+    task = ray.remote(run_point).options(**options)
+    limit = max_in_flight or max(
+        1, int(2 * ray.cluster_resources().get("CPU", 1) / max(spec.num_cpus, 1e-9))
+    )
+    absolute = str(Path(spec.scenario).resolve())
+    queue: deque[int] = deque(todo)
+    pending: dict[Any, int] = {}
+    try:
+        while queue or pending:
+            while queue and len(pending) < limit:
+                i = queue.popleft()
+                pending[
+                    task.remote(spec.scenario, absolute, spec.points[i], spec.backend, spec.hosts)
+                ] = i
+            progress.running = len(pending)
+            if on_update:
+                on_update(progress)
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                i = pending.pop(ref)
+                _collect(out, i, ref, progress)
+        progress.running = 0
+        if on_update:
+            on_update(progress)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _collect(out: Path, i: int, ref: Any, progress: Progress) -> None:
+    import ray
+
+    meta: dict[str, Any] = {"point": i}
+    try:
+        got = ray.get(ref)
+    except ray.exceptions.RayTaskError as e:  # the run itself raised
+        cause = e.cause if getattr(e, "cause", None) is not None else e
+        meta |= {"status": "failed", "error": f"{type(cause).__name__}: {cause}".splitlines()[0]}
+    except ray.exceptions.RayError as e:  # the worker died, beyond the retries
+        meta |= {
+            "status": "failed",
+            "error": f"{type(e).__name__}: {_first_line(e)}",
+        }
+    else:
+        got["result"].write(point_dir(out, i))
+        meta |= {"status": "done", "node": got["node"], "host": got["host"]}
+    _write_atomic(out / POINTS_DIR / f"{i:05d}.json", json.dumps(meta) + "\n")
+    if meta["status"] == "done":
+        progress.done += 1
+    else:
+        progress.failed += 1
+
+
+# ------------------------------------------------------------------ the table
+def write_table(out: Path, spec: SweepSpec) -> pd.DataFrame:
+    """One row per point, rebuilt from the point directories; written atomically."""
+    rows = [_row(out, i, p) for i, p in enumerate(spec.points)]
+    table = pd.DataFrame(rows)
+    tmp = out / f".{TABLE_FILE}.{os.getpid()}.tmp"
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, out / TABLE_FILE)
+    return table
+
+
+def _row(out: Path, i: int, params: dict[str, Any]) -> dict[str, Any]:
+    meta_path = out / POINTS_DIR / f"{i:05d}.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    row: dict[str, Any] = {"point": i, **params}
+    if is_done(out, i):
+        s = json.loads((point_dir(out, i) / "summary.json").read_text())
+        row |= {"status": "done", "error": None}
+        row |= {f"final_{k}": v for k, v in s["final"].items()}
+        row |= {
+            "sim_time": s["sim_time"],
+            "wall_time_s": s["wall_time_s"],
+            "events": s["events"],
+            **{f"messages_{k}": v for k, v in s["messages"].items()},
+            "bytes_sent": s["bytes_sent"],
+            "energy_J": s["energy_J"],
+        }
+    else:
+        row |= {"status": meta.get("status", "pending"), "error": meta.get("error")}
+    row |= {
+        "node": meta.get("node"),
+        "host": meta.get("host"),
+        "run_dir": str(point_dir(out, i).relative_to(out)),
+    }
+    return row
+
+
+def summarize(out: Path) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each done point's numbers,
+    grouped by the other parameters."""
+    table_path = out / TABLE_FILE
+    if not table_path.is_file():
+        raise InputError(f"{out}: no {TABLE_FILE}: not a sweep directory")
+    table = pd.read_parquet(table_path)
+    spec = SweepSpec(**json.loads((out / SPEC_FILE).read_text()))
+    params = sorted({k for p in spec.points for k in p} - {"seed"})
+    done = table[table["status"] == "done"]
+    numbers = [c for c in done.columns if c.startswith("final_")] + ["wall_time_s"]
+    if done.empty:
+        raise InputError(f"{out}: no point is done yet")
+    grouped = done.groupby(params, dropna=False) if params else done.groupby(lambda _: "all")
+    summary = grouped[numbers].agg(["mean", "std"])
+    summary.columns = [f"{c}_{s}" for c, s in summary.columns]
+    summary.insert(0, "runs", grouped.size())
+    return summary.reset_index()
+
+
+def eta_seconds(progress: Progress, elapsed: float) -> float:
+    """Time left, from the pace of the points finished so far."""
+    finished = progress.done + progress.failed
+    remaining = progress.total - progress.skipped - finished
+    return math.inf if finished == 0 else elapsed / finished * remaining
