@@ -273,6 +273,7 @@ class _APSMRun:
     def __init__(self, algo: APSM, n_nodes: int) -> None:
         self.rounds = algo.iterations
         self.period_s = algo.period_s
+        self.observed: tuple[str, ...] = ("err2",)
         self.cooperative = algo.cooperative
         self.payload_bytes = algo.payload_bytes
         self.step_flops = algo.step_flops

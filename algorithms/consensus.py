@@ -114,6 +114,7 @@ class _ConsensusRun:
         self.algo = algo
         self.rounds = algo.iterations
         self.period_s = algo.period_s
+        self.observed: tuple[str, ...] = ("err2",)
         self.cooperative = True
         self.payload_bytes = algo.payload_bytes
         self.mean = x0.mean(axis=0)
@@ -132,8 +133,10 @@ class _ConsensusRun:
     def measure_request(self, nodes: np.ndarray) -> Request:
         return Request("measure", nodes, params={"mean": self.mean})
 
-    def record(self, sim: Simulation, step: int, time: float, err2: np.ndarray) -> None:
-        error = float(np.sqrt(err2.sum())) / self.norm0
+    def record(
+        self, sim: Simulation, step: int, time: float, observed: dict[str, np.ndarray]
+    ) -> None:
+        error = float(np.sqrt(observed["err2"].sum())) / self.norm0
         sim.metrics.add(time, step, -1, "consensus_error", error)
 
 

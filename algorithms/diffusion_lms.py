@@ -231,6 +231,7 @@ class _DiffusionRun:
         self.algo = algo
         self.rounds = algo.iterations
         self.period_s = algo.period_s
+        self.observed: tuple[str, ...] = ("err2",)
         self.cooperative = algo.cooperative
         self.payload_bytes = algo.payload_bytes
         self.recorder = MSDRecorder(algo.iterations, algo.steady_fraction, n_nodes)

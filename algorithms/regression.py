@@ -145,7 +145,10 @@ class MSDRecorder:
         self.first_steady = iterations - steady_window(iterations, fraction) + 1
         self.err2_sum = np.zeros(n_nodes)
 
-    def record(self, sim: Simulation, step: int, time: float, err2: np.ndarray) -> None:
+    def record(
+        self, sim: Simulation, step: int, time: float, observed: dict[str, np.ndarray]
+    ) -> None:
+        err2 = observed["err2"]
         metrics = sim.metrics
         metrics.add(time, step, -1, "msd_db", 10 * math.log10(float(err2.mean())))
         if step >= self.first_steady:

@@ -39,6 +39,7 @@ class RoundAlgorithm(Protocol):
 
     rounds: int
     period_s: float | None
+    observed: tuple[str, ...]  # per-node outputs to record, from every node each round
 
     @property
     def cooperative(self) -> bool: ...
@@ -54,7 +55,9 @@ class RoundAlgorithm(Protocol):
 
     def step_flops(self, heard: np.ndarray) -> np.ndarray: ...
 
-    def record(self, sim: Simulation, step: int, time: float, err2: np.ndarray) -> None: ...
+    def record(
+        self, sim: Simulation, step: int, time: float, observed: dict[str, np.ndarray]
+    ) -> None: ...
 
 
 def auto_period(sim: Simulation, algo: RoundAlgorithm) -> float:
@@ -70,8 +73,8 @@ def auto_period(sim: Simulation, algo: RoundAlgorithm) -> float:
 
 
 def synchronous_rounds(sim: Simulation, algo: RoundAlgorithm) -> Generator[Any, Any, None]:
-    """Run ``algo.rounds`` rounds. Records per round, through ``algo.record``, the
-    per-node squared error of every node (down nodes are measured too)."""
+    """Run ``algo.rounds`` rounds. Each round, ``algo.record`` gets the outputs
+    named by ``algo.observed`` for every node (down nodes are measured too)."""
     period = algo.period_s if algo.period_s is not None else auto_period(sim, algo)
     if not period > 0:
         raise ValueError(f"round period must be > 0, got {period!r}")
@@ -109,19 +112,23 @@ def _send(sim: Simulation, algo: RoundAlgorithm, live: np.ndarray, comp: Computa
 
 
 def _record(sim: Simulation, algo: RoundAlgorithm, pending: tuple[Any, ...]) -> None:
-    """Read a round's outputs (awaiting them now) and record its error."""
+    """Read a round's outputs (awaiting them now) and record what it observed."""
     step, time, comp, live, down = pending
     out = comp.outputs(0)
-    err2 = np.empty(sim.n_nodes)
-    if step == 0:
-        err2[:] = comp.outputs(1)["err2"]
-    else:
-        err2[live] = out["err2"]
-        if down is not None:
-            err2[down] = comp.outputs(1)["err2"]
     payload: np.ndarray = out["payload"]
     if len(payload) and payload[0].nbytes != algo.payload_bytes:
         raise RuntimeError(
             f"declared message size {algo.payload_bytes} B, payload is {payload[0].nbytes} B"
         )
-    algo.record(sim, step, time, err2)
+    observed = {}
+    for key in algo.observed:
+        if step == 0:  # everybody was measured
+            observed[key] = np.asarray(comp.outputs(1)[key])
+            continue
+        part = np.asarray(out[key])
+        full = np.empty((sim.n_nodes, *part.shape[1:]), dtype=part.dtype)
+        full[live] = part
+        if down is not None:
+            full[down] = comp.outputs(1)[key]
+        observed[key] = full
+    algo.record(sim, step, time, observed)

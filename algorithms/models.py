@@ -1,0 +1,111 @@
+"""Small torch models, their exact training cost, and their parameters as
+messages.
+
+- ``logreg``: a linear layer; ``mlp``: one hidden layer (``hidden`` units, ReLU);
+- ``cnn``: two 3x3 convolutions (8 and 16 channels, ReLU, 2x2 max-pooling)
+  and a linear layer, for image inputs ``(channels, height, width)``.
+
+Models are built from a seed (a forked torch RNG: the global one is not
+touched). The FLOPs of a training step are counted by torch's own FLOP counter
+on the actual model (forward and backward of one batch), per sample. A model
+travels as its parameters flattened to float32: ``4 * parameters`` bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from netsim.errors import InputError
+
+MODELS = ("logreg", "mlp", "cnn")
+
+
+def build(
+    name: str, input_shape: tuple[int, ...], classes: int, seed: int, hidden: int = 32
+) -> nn.Module:
+    """The model ``name`` for inputs of ``input_shape``, initialised from ``seed``."""
+    features = int(np.prod(input_shape))
+    if name == "cnn":
+        if len(input_shape) != 3 or min(input_shape[1:]) < 4:
+            raise InputError(
+                f"model cnn expects image inputs (channels, height, width) of at least 4x4, "
+                f"the data has shape {tuple(input_shape)}"
+            )
+        c, h, w = input_shape
+    elif name not in ("logreg", "mlp"):
+        raise InputError(f"model: expected one of {', '.join(MODELS)}, got {name!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if name == "logreg":
+            return nn.Sequential(nn.Flatten(), nn.Linear(features, classes))
+        if name == "mlp":
+            return nn.Sequential(
+                nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, classes)
+            )
+        return nn.Sequential(
+            nn.Conv2d(c, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * (h // 4) * (w // 4), classes),
+        )
+
+
+def training_flops_per_sample(
+    model: nn.Module, input_shape: tuple[int, ...], classes: int
+) -> float:
+    """FLOPs of forward + backward per example, counted on ``model`` itself."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch = 8
+    x = torch.zeros((batch, *input_shape))
+    y = torch.zeros(batch, dtype=torch.long)
+    probe = _copy(model)
+    with FlopCounterMode(display=False) as counter:
+        nn.functional.cross_entropy(probe(x), y).backward()
+    return counter.get_total_flops() / batch
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def get_vector(model: nn.Module) -> np.ndarray:
+    """All parameters, flattened, float32."""
+    with torch.no_grad():
+        return (
+            nn.utils.parameters_to_vector(model.parameters()).numpy().astype(np.float32, copy=True)
+        )
+
+
+def set_vector(model: nn.Module, vector: np.ndarray) -> None:
+    with torch.no_grad():
+        nn.utils.vector_to_parameters(
+            torch.from_numpy(np.ascontiguousarray(vector, dtype=np.float32)), model.parameters()
+        )
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch with ``n`` threads (results must not depend on the host's core
+    count: reductions split over threads round differently)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
