@@ -29,3 +29,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_traces.py
 	$(BIN)/python bench/bench_apsm.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_fedavg.py

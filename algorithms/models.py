@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 
 from netsim.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where it is used: it takes seconds to load
+    from torch import nn
 
 MODELS = ("logreg", "mlp", "cnn")
 
@@ -29,6 +31,9 @@ def build(
     name: str, input_shape: tuple[int, ...], classes: int, seed: int, hidden: int = 32
 ) -> nn.Module:
     """The model ``name`` for inputs of ``input_shape``, initialised from ``seed``."""
+    import torch
+    from torch import nn
+
     features = int(np.prod(input_shape))
     if name == "cnn":
         if len(input_shape) != 3 or min(input_shape[1:]) < 4:
@@ -63,6 +68,8 @@ def training_flops_per_sample(
     model: nn.Module, input_shape: tuple[int, ...], classes: int
 ) -> float:
     """FLOPs of forward + backward per example, counted on ``model`` itself."""
+    import torch
+    from torch import nn
     from torch.utils.flop_counter import FlopCounterMode
 
     batch = 8
@@ -82,6 +89,9 @@ def _copy(model: nn.Module) -> nn.Module:
 
 def get_vector(model: nn.Module) -> np.ndarray:
     """All parameters, flattened, float32."""
+    import torch
+    from torch import nn
+
     with torch.no_grad():
         return (
             nn.utils.parameters_to_vector(model.parameters()).numpy().astype(np.float32, copy=True)
@@ -89,10 +99,19 @@ def get_vector(model: nn.Module) -> np.ndarray:
 
 
 def set_vector(model: nn.Module, vector: np.ndarray) -> None:
+    """Copy ``vector`` into the model's parameters. A copy, not a view: training
+    must never write into the caller's array (e.g. the driver's global model)."""
+    import torch
+
+    flat = torch.tensor(np.asarray(vector, dtype=np.float32))  # torch.tensor copies
+    offset = 0
     with torch.no_grad():
-        nn.utils.vector_to_parameters(
-            torch.from_numpy(np.ascontiguousarray(vector, dtype=np.float32)), model.parameters()
-        )
+        for p in model.parameters():
+            n = p.numel()
+            p.copy_(flat[offset : offset + n].view_as(p))
+            offset += n
+    if offset != len(flat):
+        raise ValueError(f"vector of {len(flat)} values for a model of {offset} parameters")
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -103,6 +122,8 @@ def parameter_count(model: nn.Module) -> int:
 def torch_threads(n: int) -> Iterator[None]:
     """Run torch with ``n`` threads (results must not depend on the host's core
     count: reductions split over threads round differently)."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:

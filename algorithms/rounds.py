@@ -125,10 +125,13 @@ def _record(sim: Simulation, algo: RoundAlgorithm, pending: tuple[Any, ...]) -> 
         if step == 0:  # everybody was measured
             observed[key] = np.asarray(comp.outputs(1)[key])
             continue
-        part = np.asarray(out[key])
-        full = np.empty((sim.n_nodes, *part.shape[1:]), dtype=part.dtype)
-        full[live] = part
+        parts = [(live, np.asarray(out[key]))]
         if down is not None:
-            full[down] = comp.outputs(1)[key]
+            parts.append((down, np.asarray(comp.outputs(1)[key])))
+        rows, sample = next((r, a) for r, a in parts if len(r))  # shape from a part with rows
+        full = np.empty((sim.n_nodes, *sample.shape[1:]), dtype=sample.dtype)
+        for rows, part in parts:
+            if len(rows):
+                full[rows] = part
         observed[key] = full
     algo.record(sim, step, time, observed)

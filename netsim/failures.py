@@ -32,12 +32,13 @@ from netsim.traces import FailureEvent, check_event, link, node, read_trace
 class Churn:
     """Nodes (or links) alternate up and down for exponential times with means
     ``mtbf_s`` (up) and ``mttr_s`` (down), starting up. ``fraction`` of them churn,
-    chosen at random from the run seed."""
+    chosen at random from the run seed, among ``nodes`` (default: all)."""
 
     mtbf_s: float
     mttr_s: float
     fraction: float = 1.0
     links: bool = False
+    nodes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("mtbf_s", "mttr_s"):
@@ -48,7 +49,13 @@ class Churn:
             raise InputError(f"churn fraction: expected a number in [0, 1], got {self.fraction!r}")
 
     @classmethod
-    def from_downtime(cls, downtime: float, mttr_s: float, fraction: float = 1.0) -> Churn | None:
+    def from_downtime(
+        cls,
+        downtime: float,
+        mttr_s: float,
+        fraction: float = 1.0,
+        nodes: tuple[int, ...] | None = None,
+    ) -> Churn | None:
         """Churn where each churning node is down ``downtime`` of the time on average
         (``0`` gives ``None``: no churn)."""
         if not 0 <= downtime < 1:
@@ -57,7 +64,8 @@ class Churn:
             )
         if downtime == 0:
             return None
-        return cls(mtbf_s=mttr_s * (1 - downtime) / downtime, mttr_s=mttr_s, fraction=fraction)
+        mtbf = mttr_s * (1 - downtime) / downtime
+        return cls(mtbf_s=mtbf, mttr_s=mttr_s, fraction=fraction, nodes=nodes)
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,10 @@ class FailureInjector:
             chosen = rngs.generator(self.seed, "churn-select").random(count) < churn.fraction
             if churn.fraction == 1:
                 chosen[:] = True
+            if churn.nodes is not None and not churn.links:
+                among = np.zeros(count, dtype=bool)
+                among[[k for k in churn.nodes if 0 <= k < count]] = True
+                chosen &= among
             for i in np.flatnonzero(chosen):
                 self.env.process(self._churn(int(i), churn))
 

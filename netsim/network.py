@@ -72,13 +72,18 @@ class LinkTable:
 
     @classmethod
     def from_graph(cls, graph: nx.Graph) -> LinkTable:
-        n = graph.number_of_nodes()
         edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
         if graph.is_directed():
             src, dst = edges[:, 0], edges[:, 1]
         else:
             src = np.concatenate([edges[:, 0], edges[:, 1]])
             dst = np.concatenate([edges[:, 1], edges[:, 0]])
+        return cls.from_arrays(graph.number_of_nodes(), src, dst)
+
+    @classmethod
+    def from_arrays(cls, n: int, src: np.ndarray, dst: np.ndarray) -> LinkTable:
+        """The table of the directed links ``src[i] -> dst[i]`` among ``n`` nodes."""
+        src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
         order = np.lexsort((src, dst))
         src, dst = src[order], dst[order]
         in_ptr = np.concatenate([[0], np.cumsum(np.bincount(dst, minlength=n))])
@@ -193,6 +198,7 @@ class Network:
         # the parameters as the scenario gave them, before any event changes them
         self.nominal_latency_s = self.latency_s.copy()
         self.nominal_broadcast_rate = self._broadcast_rate.copy()
+        self.nominal_link_rate = self._link_rate.copy()
 
     # ---------------------------------------------------------------- rates
     def _update_rates(self) -> None:

@@ -192,6 +192,9 @@ def run(
         on_node_change=on_node_change,
     )
     scripted = injector.scripted_events()  # validate the trace before any host starts
+    validate = getattr(algorithm, "validate", None)
+    if validate is not None:  # algorithm-specific checks (data shapes, server id, ...)
+        validate(prepared.graph, scenario.seed)
     setup = HostSetup(
         seed=scenario.seed,
         devices=np.arange(n),

@@ -156,6 +156,20 @@ class Simulation:
             finish.append(now + busy[r.devices])
         return Computation(self.dispatcher.call(requests), finish)
 
+    def spend(self, devices: np.ndarray, flops: np.ndarray | float) -> np.ndarray:
+        """Charge ``flops`` of work starting now to ``devices`` (which must be up);
+        returns each one's duration, ``flops / compute_flops``. For protocols whose
+        devices start working at their own times (e.g. when a model arrives)."""
+        devices = np.atleast_1d(np.asarray(devices, dtype=np.int64))
+        flops = np.broadcast_to(np.asarray(flops, dtype=float), devices.shape)
+        if not np.all(self.network.node_up[devices]):
+            raise RuntimeError("protocol error: work charged to a device that is down")
+        seconds = flops / self.compute_flops[devices]
+        np.add.at(self.ledger.flops, devices, flops)
+        np.add.at(self.ledger.busy_s, devices, seconds)
+        self.ledger.steps += int(np.count_nonzero(flops))
+        return seconds
+
     # ------------------------------------------------------------ messaging
     def broadcast(
         self,
