@@ -48,7 +48,7 @@ import numpy as np
 
 from netsim import rng as rngs
 from netsim.errors import InputError
-from netsim.traces import VERSION_LINE, FailureEvent, format_trace, node
+from netsim.traces import VERSION_LINE, FailureEvent, format_trace, node, read_text
 
 FORMATS = ("fta", "windows", "sessions")
 Gap = Literal["down", "unknown"]
@@ -92,21 +92,6 @@ Trace = dict[str, Intervals]
 
 
 # ------------------------------------------------------------------ readers
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
-    if b"\0" in raw[:4096] or raw[:2] == b"\x80\x04":
-        raise InputError(f"{path}: binary content (a pickle?); expected a text trace")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
-
-
 def _number(text: str, where: str, field: str) -> float:
     try:
         value = float(text)
@@ -127,7 +112,7 @@ def read_fta(path: str | Path) -> Trace:
     """Read a Failure Trace Archive ``event_trace`` table."""
     path = Path(path)
     trace: Trace = {}
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         where = f"{path}:{number}"
@@ -157,7 +142,7 @@ def read_fta(path: str | Path) -> Trace:
 def read_windows(path: str | Path) -> Trace:
     """Availability windows per device (JSON object or ``device,start,end`` CSV)."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     trace: Trace = {}
     if path.suffix.lower() == ".json":
         data = _load_json(path, text)
@@ -202,7 +187,7 @@ def read_windows(path: str | Path) -> Trace:
 def read_sessions(path: str | Path) -> Trace:
     """Session logs: per device a start time, a first state and alternating durations."""
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     entries: list[tuple[str, str, str, str, list[str]]] = []
     if path.suffix.lower() == ".json":
         for device, s in _load_json(path, text).items():
@@ -362,7 +347,7 @@ def _map_nodes(candidates: list[str], sel: Selection) -> list[str]:
 def _read_map(path: Path) -> list[str]:
     """``trace_id,node`` lines mapping trace devices onto nodes ``0..N-1``."""
     by_node: dict[int, str] = {}
-    for number, row in enumerate(csv.reader(io.StringIO(_read_text(path))), start=1):
+    for number, row in enumerate(csv.reader(io.StringIO(read_text(path))), start=1):
         if not row or row[0].strip().startswith("#") or row == ["trace_id", "node"]:
             continue
         where = f"{path}:{number}"

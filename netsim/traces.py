@@ -96,22 +96,26 @@ def check_event(ev: FailureEvent) -> None:
         raise InputError(f"{where}target: a link joins two different nodes, got {ev.target!r}")
 
 
-def read_trace(path: str | Path) -> list[FailureEvent]:
-    """Read and validate a trace file; events sorted by time (stable)."""
+def read_text(path: str | Path, what: str = "trace") -> str:
+    """The UTF-8 text of ``path``; binary content (a pickle, say) is refused."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: trace file not found") from None
+        raise InputError(f"{path}: {what} file not found") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
     if b"\0" in raw[:4096] or raw[:2] == b"\x80\x04":  # NUL bytes, or a pickle protocol header
-        raise InputError(f"{path}: not a text trace file (binary content); expected CSV")
+        raise InputError(f"{path}: not a text {what} file (binary content, a pickle?)")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text (byte {e.start}); expected CSV") from None
-    return parse_trace(text, str(path))
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
+
+
+def read_trace(path: str | Path) -> list[FailureEvent]:
+    """Read and validate a trace file; events sorted by time (stable)."""
+    return parse_trace(read_text(path), str(path))
 
 
 def parse_trace(text: str, name: str = "<trace>") -> list[FailureEvent]:
