@@ -175,6 +175,8 @@ class _DSGDRun:
             "consensus_distance",
             float(np.mean(np.sum((params - average) ** 2, axis=1))),
         )
+        if step == self.rounds:  # each node's own model, at the end
+            sim.metrics.extend(time, step, np.arange(sim.n_nodes), "accuracy", observed["accuracy"])
 
 
 # ---------------------------------------------------------------- kernels

@@ -299,6 +299,7 @@ def _metrics_frame(sim: Simulation, network: Network, energy: np.ndarray) -> pd.
     for name, values in (
         ("flops", sim.ledger.flops),
         ("busy_s", sim.ledger.busy_s),
+        ("idle_s", sim.now - sim.ledger.busy_s),
         ("bytes_sent", network.node_bytes_sent),
         ("bytes_received", network.node_bytes_received),
         ("energy_J", energy),
