@@ -74,6 +74,7 @@ def metric_figure(run_dirs: list[Path], metric: str, out: str | Path) -> Path:
 
     plt = _pyplot()
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    runs = []
     for run in run_dirs:
         metrics_file, summary_file = run / "metrics.parquet", run / "summary.json"
         if not metrics_file.is_file() or not summary_file.is_file():
@@ -87,8 +88,12 @@ def metric_figure(run_dirs: list[Path], metric: str, out: str | Path) -> Path:
             raise InputError(
                 f"{run}: no network-wide metric {metric!r} (it has: {', '.join(known)})"
             )
-        summary = json.loads(summary_file.read_text())
-        label = f"{run.name} ({summary.get('algorithm', '?')})"
+        runs.append((run, rows, json.loads(summary_file.read_text())))
+    # label each run by what sets it apart: the parameters whose values differ
+    params = [dict(s.get("params", {}), algorithm=s.get("algorithm")) for _, _, s in runs]
+    differ = sorted(k for k in set().union(*params) if len({repr(p.get(k)) for p in params}) > 1)
+    for (run, rows, _), p in zip(runs, params, strict=True):
+        label = run.name + (": " + ", ".join(f"{k}={p.get(k)}" for k in differ) if differ else "")
         by_step.plot(rows["step"], rows["value"], label=label, linewidth=1)
         by_time.plot(rows["time"], rows["value"], label=label, linewidth=1)
     by_step.set_xlabel("iteration")

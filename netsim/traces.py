@@ -12,7 +12,8 @@ A CSV file with a version line, a header and one event per row::
 ``link:<u>-<v>``; ``event`` is ``down``/``up`` (no value) or a parameter event
 with a value: ``compute`` (FLOP/s, nodes), ``bandwidth`` (bytes/s, links),
 ``latency`` (seconds, links). Lines starting with ``#`` are comments. Within one
-target, times must not go backwards. Times are written with ``repr`` so that a
+target, times must not go backwards. A header with no events is a valid trace
+(no failures); an empty file is not. Times are written with ``repr`` so that a
 written trace replays at exactly the same times.
 """
 
@@ -161,8 +162,7 @@ def parse_trace(text: str, name: str = "<trace>") -> list[FailureEvent]:
         last_time[ev.target] = ev.time
     if not header_seen:
         raise InputError(f"{name}: empty trace; expected the header 'time,target,event,value'")
-    if not events:
-        raise InputError(f"{name}: the trace has a header but no events")
+    # a header and no events is a valid trace: no failures (what a failure-free run records)
     return sorted(events, key=lambda e: e.time)
 
 

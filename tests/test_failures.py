@@ -161,3 +161,11 @@ def test_a_scenario_can_name_its_trace_in_python(tmp_path) -> None:
     assert named.failures == recorded.failures
     assert named.metrics.equals(recorded.metrics)
     assert named.summary["trace"] == str(trace) and named.summary["trace_nodes"] == 10
+
+
+def test_a_failure_free_run_replays_too(tmp_path) -> None:
+    s = build("consensus", nodes=6, iterations=10)
+    r = netsim.run(s)
+    r.write(tmp_path / "a")
+    assert r.failures == []
+    assert netsim.run(s, trace=tmp_path / "a" / "failures.csv").metrics.equals(r.metrics)

@@ -83,8 +83,7 @@ def test_unreadable_traces(tmp_path) -> None:
         read_trace(empty)
     header_only = tmp_path / "header.csv"
     header_only.write_text(HEADER)
-    with pytest.raises(InputError, match="no events"):
-        read_trace(header_only)
+    assert read_trace(header_only) == []  # no failures: what a failure-free run records
     pickled = tmp_path / "trace.pkl"
     pickled.write_bytes(pickle.dumps([(1.0, "node:1", "down")]))
     with pytest.raises(InputError, match="binary content"):
