@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup, Inbox, Kernel, KernelCall, Outputs, Request
+from actors.host import HostSetup, Kernel, KernelCall, Outputs, Request
 from algorithms.base import Final
 from algorithms.combine import combine, combine_flops
-from algorithms.regression import MSDRecorder, RegressionData, steady_msd_final
+from algorithms.regression import EstimationRun, RegressionData, steady_msd_final
 from algorithms.rounds import synchronous_rounds
 from netsim import checks
 
@@ -263,30 +263,10 @@ class APSM:
 
     # ------------------------------------------------------------ driver side
     def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
-        yield from synchronous_rounds(sim, _APSMRun(self, sim.n_nodes))
+        yield from synchronous_rounds(sim, EstimationRun(self, sim.n_nodes, combine_first=True))
 
     def final(self, metrics: pd.DataFrame) -> Final:
         return steady_msd_final(metrics, self.iterations, self.steady_fraction)
-
-
-class _APSMRun:
-    def __init__(self, algo: APSM, n_nodes: int) -> None:
-        self.rounds = algo.iterations
-        self.period_s = algo.period_s
-        self.observed: tuple[str, ...] = ("err2",)
-        self.cooperative = algo.cooperative
-        self.payload_bytes = algo.payload_bytes
-        self.step_flops = algo.step_flops
-        self.record = MSDRecorder(algo.iterations, algo.steady_fraction, n_nodes).record
-
-    def start_request(self, live: np.ndarray) -> Request:
-        return Request("start", live)
-
-    def step_request(self, r: int, live: np.ndarray, inbox: Inbox) -> Request:
-        return Request("step", live, params={"data_index": r - 1}, inbox=inbox)
-
-    def measure_request(self, nodes: np.ndarray) -> Request:
-        return Request("measure", nodes)
 
 
 # ---------------------------------------------------------------- kernels

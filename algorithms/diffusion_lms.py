@@ -37,11 +37,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup, Inbox, Kernel, KernelCall, Outputs, Request
+from actors.host import HostSetup, Kernel, KernelCall, Outputs, Request
 from algorithms.base import Final
 from algorithms.combine import combine, combine_flops
 from algorithms.regression import (
-    MSDRecorder,
+    EstimationRun,
     RegressionData,
     assign_data_parameters,
     steady_msd_final,
@@ -218,40 +218,11 @@ class DiffusionLMS:
 
     # ------------------------------------------------------------ driver side
     def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
-        yield from synchronous_rounds(sim, _DiffusionRun(self, sim.n_nodes))
+        run = EstimationRun(self, sim.n_nodes, combine_first=self.strategy == "cta")
+        yield from synchronous_rounds(sim, run)
 
     def final(self, metrics: pd.DataFrame) -> Final:
         return steady_msd_final(metrics, self.iterations, self.steady_fraction)
-
-
-class _DiffusionRun:
-    """Driver-side state of one run."""
-
-    def __init__(self, algo: DiffusionLMS, n_nodes: int) -> None:
-        self.algo = algo
-        self.rounds = algo.iterations
-        self.period_s = algo.period_s
-        self.observed: tuple[str, ...] = ("err2",)
-        self.cooperative = algo.cooperative
-        self.payload_bytes = algo.payload_bytes
-        self.recorder = MSDRecorder(algo.iterations, algo.steady_fraction, n_nodes)
-        self.record = self.recorder.record
-
-    def step_flops(self, heard: np.ndarray) -> np.ndarray:
-        return self.algo.step_flops(heard)
-
-    def start_request(self, live: np.ndarray) -> Request:
-        return Request("start", live)
-
-    def step_request(self, r: int, live: np.ndarray, inbox: Inbox) -> Request:
-        # CTA adapts iteration r with data r-1; ATC combines iteration r and
-        # adapts iteration r+1 (data r), except after the last iteration.
-        cta = self.algo.strategy == "cta"
-        params = {"data_index": r - 1 if cta else r, "adapt": cta or r < self.rounds}
-        return Request("step", live, params=params, inbox=inbox)
-
-    def measure_request(self, nodes: np.ndarray) -> Request:
-        return Request("measure", nodes)
 
 
 # ---------------------------------------------------------------- kernels

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup
+from actors.host import HostSetup, Inbox, Request
 from algorithms.base import Final, network_rows
 from netsim import checks
 from netsim import rng as rngs
@@ -165,6 +165,38 @@ def convergence_iteration(msd_db: np.ndarray, steady_db: float, margin_db: float
     smooth = np.convolve(linear, np.ones(20) / 20, mode="valid")
     hit = np.flatnonzero(10 * np.log10(smooth) <= steady_db + margin_db)
     return int(hit[0]) + 20 if len(hit) else len(linear)
+
+
+class EstimationRun:
+    """Driver side of a round-based estimator (diffusion LMS, APSM) for
+    :func:`algorithms.rounds.synchronous_rounds`: its requests, and the MSD
+    recording. ``combine_first`` (CTA, APSM): round ``r`` combines, then adapts
+    with the data of iteration ``r``; otherwise (ATC) round ``r`` combines
+    iteration ``r`` and adapts iteration ``r + 1``, except after the last."""
+
+    observed: tuple[str, ...] = ("err2",)
+
+    def __init__(self, algo: Any, n_nodes: int, combine_first: bool) -> None:
+        self.rounds = algo.iterations
+        self.period_s = algo.period_s
+        self.cooperative = algo.cooperative
+        self.payload_bytes = algo.payload_bytes
+        self.step_flops = algo.step_flops
+        self.combine_first = combine_first
+        self.record = MSDRecorder(algo.iterations, algo.steady_fraction, n_nodes).record
+
+    def start_request(self, live: np.ndarray) -> Request:
+        return Request("start", live)
+
+    def step_request(self, r: int, live: np.ndarray, inbox: Inbox) -> Request:
+        if self.combine_first:
+            params = {"data_index": r - 1, "adapt": True}
+        else:
+            params = {"data_index": r, "adapt": r < self.rounds}
+        return Request("step", live, params=params, inbox=inbox)
+
+    def measure_request(self, nodes: np.ndarray) -> Request:
+        return Request("measure", nodes)
 
 
 def steady_msd_final(metrics: pd.DataFrame, iterations: int, fraction: float) -> Final:
