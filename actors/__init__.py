@@ -1,20 +1,10 @@
-"""Device actors and their hosts: the inline (in-process) and Ray backends."""
+"""Device hosts: the inline (in-process) and Ray backends of :mod:`netsim.kernel`.
 
-from actors.dispatch import Backend, CallResult, Dispatcher, partition
-from actors.host import HostCore, HostSetup, Inbox, Kernel, KernelCall, Outputs, Request
+netsim finds them through the ``netsim.backends`` entry points
+(:mod:`netsim.backends`); nothing in netsim imports this package.
+"""
+
+from actors.host import HostCore
 from actors.inline import InlineBackend
 
-__all__ = [
-    "Backend",
-    "CallResult",
-    "Dispatcher",
-    "HostCore",
-    "HostSetup",
-    "Inbox",
-    "InlineBackend",
-    "Kernel",
-    "KernelCall",
-    "Outputs",
-    "Request",
-    "partition",
-]
+__all__ = ["HostCore", "InlineBackend"]

@@ -8,43 +8,64 @@ results do not depend on sharding without starting Ray).
 from __future__ import annotations
 
 from dataclasses import replace
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from actors.dispatch import partition
-from actors.host import HostCore, HostedAlgorithm, HostSetup, Outputs, Request
+from actors.host import HostCore, Reply
+from netsim.dispatch import partition
+from netsim.errors import InputError
+from netsim.kernel import HostProgram, HostSetup, Request
 
 
 class DoneFuture:
     handle = None  # outputs are local: payloads are passed as arrays
 
-    def __init__(self, outputs: list[Outputs]) -> None:
-        self._outputs = outputs
+    def __init__(self, reply: Reply) -> None:
+        self._meta, self._bulk = reply
 
-    def result(self) -> list[Outputs]:
-        return self._outputs
+    def meta(self) -> list[dict[str, np.ndarray]]:
+        return self._meta
+
+    def bulk(self) -> list[dict[str, np.ndarray]]:
+        return self._bulk
 
 
 class InlineBackend:
     name = "inline"
 
-    def __init__(self, algorithm: HostedAlgorithm, setups: list[HostSetup], assignment: np.ndarray):
+    def __init__(self, program: HostProgram, setups: list[HostSetup], assignment: np.ndarray):
         self.assignment = assignment
-        self.hosts = [HostCore(algorithm, s) for s in setups]
+        self.hosts = [HostCore(program, s) for s in setups]
+        self._n_hosts = len(self.hosts)
 
     @classmethod
     def start(
-        cls, algorithm: HostedAlgorithm, setup: HostSetup, hosts: int | None = None
+        cls,
+        program: HostProgram,
+        setup: HostSetup,
+        *,
+        hosts: int | None = None,
+        address: str | None = None,
+        modules: list[ModuleType] | None = None,
     ) -> InlineBackend:
-        assignment = partition(setup.n_nodes, hosts or 1)
-        return cls(algorithm, split_setup(setup, assignment), assignment)
+        if address is not None:
+            raise InputError(
+                "--address joins a Ray cluster; it cannot be used with --backend inline"
+            )
+        assignment = partition(setup.n_nodes, min(hosts or 1, setup.n_nodes))
+        return cls(program, split_setup(setup, assignment), assignment)
 
     @property
     def n_hosts(self) -> int:
-        return len(self.hosts)
+        return self._n_hosts
 
     def submit(self, host: int, requests: list[Request]) -> DoneFuture:
         return DoneFuture(self.hosts[host].call(requests))
+
+    def describe(self) -> dict[str, Any]:
+        return {}
 
     def close(self) -> None:
         self.hosts = []

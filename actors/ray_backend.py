@@ -2,82 +2,28 @@
 
 ``hosts=None`` puts every device on its own actor (the literal actor model);
 ``hosts=K`` spreads devices over K actors. Actors are spread over the cluster's
-nodes. Each host call is one actor method call; its result is fetched only
-when the driver consumes it. A host that dies ends the run with a
-:class:`~netsim.errors.SimulationError` naming it, never a hang.
+nodes. Each host call is one actor method call with two results: the small
+outputs the driver reads, and the message contents, which stay in Ray's
+object store until the hosts that receive them fetch them. A host that dies
+ends the run with a :class:`~netsim.errors.SimulationError` naming it, never
+a hang.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import re
-import socket
 from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from actors.dispatch import partition
-from actors.host import HostCore, HostedAlgorithm, HostSetup, Outputs, Request
-from netsim.errors import InputError, SimulationError
-
-
-def connect(
-    address: str | None, num_cpus: int | None = None, runtime_env: dict[str, Any] | None = None
-) -> bool:
-    """Join the Ray cluster at ``address`` (or ``RAY_ADDRESS``), or start a local
-    one. Returns ``True`` if this call started Ray (the caller then shuts it down).
-    ``runtime_env`` (e.g. a ``working_dir``) applies to every task of the job."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "logging_level": logging.WARNING,
-    }
-    if runtime_env:
-        kwargs["runtime_env"] = runtime_env
-    if address is None:
-        kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
-    elif address != "auto":
-        _probe(address)
-    try:
-        ray.init(address=address, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"--address {address}: cannot connect to a Ray cluster: {first}") from None
-    return True
-
-
-PROBE_TIMEOUT_S = 3.0
-DEFAULT_GCS_PORT = 6379
-
-
-def _probe(address: str) -> None:
-    """Fail fast, with one line, when nothing listens at ``address`` (``ray.init``
-    itself retries for minutes)."""
-    hostport = address.split("://", 1)[-1]
-    host, _, port_text = hostport.rpartition(":")
-    if not host:
-        host, port_text = hostport, str(DEFAULT_GCS_PORT)
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise InputError(f"--address {address}: expected HOST:PORT or 'auto'") from None
-    try:
-        socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
-    except OSError as e:
-        reason = e.strerror or type(e).__name__
-        raise InputError(
-            f"--address {address}: no Ray cluster answers there ({reason}); "
-            "start one with `ray start --head` or check the address"
-        ) from None
+from actors.host import HostCore, Reply
+from netsim.dispatch import partition
+from netsim.errors import SimulationError
+from netsim.kernel import HostProgram, HostSetup, Request
+from netsim.ray_cluster import connect, shutdown
 
 
 def register_by_value(modules: list[ModuleType]) -> None:
@@ -92,16 +38,18 @@ def register_by_value(modules: list[ModuleType]) -> None:
 class _RayHost:
     """Actor body: a :class:`HostCore` built on the worker."""
 
-    def __init__(self, algorithm: HostedAlgorithm, setup: HostSetup, devices: np.ndarray) -> None:
+    def __init__(self, program: HostProgram, setup: HostSetup, devices: np.ndarray) -> None:
         import ray
 
-        self.core = HostCore(algorithm, replace(setup, devices=devices), fetch=ray.get)
+        self.core = HostCore(program, replace(setup, devices=devices), fetch=ray.get)
 
-    def call(self, requests: list[Request]) -> list[Outputs]:
+    def call(self, requests: list[Request]) -> Reply:
         return self.core.call(requests)
 
-    def ping(self) -> int:
-        return self.core.ping()
+    def ping(self) -> tuple[int, str]:
+        import ray
+
+        return self.core.ping(), str(ray.get_runtime_context().get_node_id())
 
 
 def _reason(error: BaseException) -> str:
@@ -122,20 +70,21 @@ def _describe(devices: np.ndarray) -> str:
 
 
 class RayFuture:
-    def __init__(self, ref: Any, host: int, backend: RayBackend) -> None:
-        self._ref = ref
+    def __init__(self, refs: tuple[Any, Any], host: int, backend: RayBackend) -> None:
+        self._meta_ref, self._bulk_ref = refs
         self._host = host
         self._backend = backend
+        self._meta: list[dict[str, np.ndarray]] | None = None
 
     @property
     def handle(self) -> Any:
-        return self._ref
+        return self._bulk_ref
 
-    def result(self) -> list[Outputs]:
+    def _get(self, ref: Any) -> Any:
         import ray
 
         try:
-            out: list[Outputs] = ray.get(self._ref)
+            return ray.get(ref)
         except ray.exceptions.RayActorError as e:
             reason = _reason(e)
             raise SimulationError(
@@ -144,22 +93,25 @@ class RayFuture:
             ) from None
         except ray.exceptions.RayTaskError as e:
             raise e.as_instanceof_cause() from None
-        return out
+
+    def meta(self) -> list[dict[str, np.ndarray]]:
+        if self._meta is None:
+            self._meta = self._get(self._meta_ref)
+        return self._meta
+
+    def bulk(self) -> list[dict[str, np.ndarray]]:
+        raise RuntimeError("the driver does not fetch message contents from Ray hosts")
 
 
 class RayBackend:
     name = "ray"
 
     def __init__(
-        self,
-        algorithm: HostedAlgorithm,
-        setup: HostSetup,
-        hosts: int | None,
-        modules: list[ModuleType] | None = None,
+        self, program: HostProgram, setup: HostSetup, hosts: int | None, modules: list[ModuleType]
     ) -> None:
         import ray
 
-        register_by_value(modules or [])
+        register_by_value(modules)
         n = setup.n_nodes
         self.assignment = np.arange(n) if hosts is None else partition(n, hosts)
         shared = ray.put(replace(setup, devices=np.empty(0, dtype=np.int64)))
@@ -167,16 +119,39 @@ class RayBackend:
             max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD"
         )
         self.actors = [
-            actor.remote(algorithm, shared, self.devices_of(h)) for h in range(self.n_hosts)
+            actor.remote(program, shared, self.devices_of(h)) for h in range(self.n_hosts)
         ]
+        self.started_ray = False
         try:  # wait until every host is built, so that set-up errors show here
-            ray.get([a.ping.remote() for a in self.actors])  # type: ignore[attr-defined]
+            pings = ray.get([a.ping.remote() for a in self.actors])  # type: ignore[attr-defined]
         except ray.exceptions.RayActorError as e:
             self.close()
             raise SimulationError(f"a Ray host failed to start: {_reason(e)}") from None
         except ray.exceptions.RayTaskError as e:
             self.close()
             raise e.as_instanceof_cause() from None
+        self.cluster_nodes = [node for _, node in pings]
+
+    @classmethod
+    def start(
+        cls,
+        program: HostProgram,
+        setup: HostSetup,
+        *,
+        hosts: int | None = None,
+        address: str | None = None,
+        modules: list[ModuleType] | None = None,
+    ) -> RayBackend:
+        started = connect(address)
+        try:
+            k = None if hosts is None else min(hosts, setup.n_nodes)
+            backend = cls(program, setup, k, modules or [])
+        except BaseException:
+            if started:
+                shutdown()
+            raise
+        backend.started_ray = started
+        return backend
 
     @property
     def n_hosts(self) -> int:
@@ -186,8 +161,15 @@ class RayBackend:
         return np.flatnonzero(self.assignment == host)
 
     def submit(self, host: int, requests: list[Request]) -> RayFuture:
-        ref = self.actors[host].call.remote(requests)  # type: ignore[attr-defined]
-        return RayFuture(ref, host, self)
+        method: Any = self.actors[host].call
+        return RayFuture(method.options(num_returns=2).remote(requests), host, self)
+
+    def describe(self) -> dict[str, Any]:
+        """How many hosts run on each cluster node."""
+        counts: dict[str, int] = {}
+        for node in getattr(self, "cluster_nodes", []):
+            counts[node] = counts.get(node, 0) + 1
+        return {"cluster_nodes": counts}
 
     def close(self) -> None:
         import ray
@@ -196,9 +178,9 @@ class RayBackend:
             with contextlib.suppress(Exception):  # already gone: nothing to release
                 ray.kill(a)
         self.actors = []
+        if getattr(self, "started_ray", False):
+            self.started_ray = False
+            shutdown()
 
 
-def shutdown() -> None:
-    import ray
-
-    ray.shutdown()
+__all__ = ["RayBackend", "register_by_value"]

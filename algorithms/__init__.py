@@ -1,9 +1,10 @@
 """Algorithms: consensus, gossip, diffusion LMS and its sparse variants, APSM,
-federated averaging (synchronous and buffered asynchronous),
-decentralized SGD.
+decentralized SGD, and the server-based federated family (FedAvg, FedBuff,
+FedCode: :mod:`algorithms.federated`).
 
-Each algorithm is a frozen dataclass of hyper-parameters with a driver-side
-protocol and host-side kernels (see :mod:`algorithms.base`).
+Each algorithm is a frozen dataclass of hyper-parameters with explicit parts:
+``check``, ``program`` (host-side kernels, their costs and ``reset``),
+``protocol`` (driver side) and ``final`` (see :mod:`netsim.algorithm`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from algorithms.consensus import AverageConsensus
 from algorithms.datasets import DataSpec
 from algorithms.diffusion_lms import DiffusionLMS, assign_node_parameters
 from algorithms.dsgd import DSGD
-from algorithms.fedavg import FedAvg, LearningConfig
-from algorithms.fedbuff import FedBuff
+from algorithms.federated import FedAvg, FedBuff, FedCode
 from algorithms.gossip import RandomizedGossip
+from algorithms.learning import LearningConfig, ModelSpec
 from netsim.errors import InputError
 
 ALGORITHMS: dict[str, type] = {
@@ -25,8 +26,9 @@ ALGORITHMS: dict[str, type] = {
     "diffusion_lms": DiffusionLMS,
     "apsm": APSM,
     "fedavg": FedAvg,
-    "dsgd": DSGD,
     "fedbuff": FedBuff,
+    "fedcode": FedCode,
+    "dsgd": DSGD,
 }
 
 
@@ -50,8 +52,10 @@ __all__ = [
     "DiffusionLMS",
     "FedAvg",
     "FedBuff",
+    "FedCode",
     "Final",
     "LearningConfig",
+    "ModelSpec",
     "RandomizedGossip",
     "assign_node_parameters",
     "get",

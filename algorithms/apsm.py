@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup, Kernel, KernelCall, Outputs, Request
-from algorithms.base import Final
+from algorithms.base import Final, NoChecks
 from algorithms.combine import combine, combine_flops
 from algorithms.regression import EstimationRun, RegressionData, steady_msd_final
 from algorithms.rounds import synchronous_rounds
 from netsim import checks
+from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
 
 if TYPE_CHECKING:
     from netsim.simulation import Simulation
@@ -153,7 +153,7 @@ class APSMState:
 
 
 @dataclass(frozen=True)
-class APSM:
+class APSM(NoChecks):
     """Sparsity-aware APSM diffusion for ``iterations`` iterations."""
 
     dim: int = 100
@@ -197,8 +197,8 @@ class APSM:
         return self.combination_rule
 
     @property
-    def payload_bytes(self) -> int:
-        return 8 * self.dim
+    def program(self) -> APSM:
+        return self
 
     @property
     def radius(self) -> float:
@@ -226,11 +226,13 @@ class APSM:
             "start": _share,
             "step": self._step,
             "measure": _measure,
-            "reset": _reset,
         }
         return kernels[name]
 
-    def flops(self, request: Request) -> np.ndarray:
+    def reset(self, state: APSMState, call: KernelCall) -> tuple[APSMState, Outputs]:
+        return _reset(state, call)
+
+    def cost(self, request: Request) -> np.ndarray:
         if request.kernel == "step":
             assert request.inbox is not None
             return self.step_flops(request.inbox.counts())
@@ -259,7 +261,10 @@ class APSM:
             eps_hat=self.eps_hat,
             g=g,
         )
-        return state, {"payload": state.w[rows].copy(), "err2": state.data.err2(state.w[rows])}
+        return state, {
+            "payload": Payloads.rows(state.w[rows].copy()),
+            "err2": state.data.err2(state.w[rows]),
+        }
 
     # ------------------------------------------------------------ driver side
     def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
@@ -271,7 +276,7 @@ class APSM:
 
 # ---------------------------------------------------------------- kernels
 def _share(state: APSMState, call: KernelCall) -> tuple[APSMState, Outputs]:
-    return state, {"payload": state.w[call.rows].copy()}
+    return state, {"payload": Payloads.rows(state.w[call.rows].copy())}
 
 
 def _measure(state: APSMState, call: KernelCall) -> tuple[APSMState, Outputs]:

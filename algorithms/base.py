@@ -1,67 +1,43 @@
-"""What an algorithm is: a driver-side protocol plus host-side kernels.
+"""What algorithms share: the engine's contract (:mod:`netsim.algorithm`,
+:mod:`netsim.kernel`) and small helpers for summaries.
 
-An algorithm is a frozen dataclass of hyper-parameters (it travels to Ray
-hosts by pickling) with
-
-- ``init_state(setup, rngs)`` and ``kernel(name)``: the host side
-  (:class:`actors.host.HostedAlgorithm`);
-- ``flops(request)``: its cost model, FLOPs per device of a request;
-- ``protocol(sim)``: the SimPy process that decides what runs and what is
-  sent when;
-- ``final(metrics)``: the summary values of a finished run.
+An algorithm is a frozen dataclass of hyper-parameters with ``check``,
+``program`` (its host program: ``init_state``, ``kernel``, ``cost``,
+``reset``), ``protocol`` and ``final``. Most algorithms here are their own
+host program (``program`` returns ``self``); the federated family builds one
+(:mod:`algorithms.federated`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
-
+import networkx as nx
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup, Kernel, Request
+from netsim.algorithm import Algorithm, Final
+from netsim.kernel import KernelCall, Outputs, Request
 
-if TYPE_CHECKING:
-    from netsim.simulation import Simulation
-
-
-@dataclass(frozen=True)
-class Final:
-    """Summary values of a run and how each was computed."""
-
-    values: dict[str, float]
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-class Algorithm(Protocol):
-    name: str
-
-    @property
-    def combination(self) -> str | None:
-        """Combination-weight rule the algorithm needs, or ``None``."""
-        ...
-
-    @property
-    def needs_connected(self) -> bool: ...
-
-    @property
-    def node_attributes(self) -> tuple[str, ...]:
-        """Numeric node attributes the hosts read (validated before the run)."""
-        ...
-
-    def init_state(self, setup: HostSetup, rngs: list[np.random.Generator]) -> Any: ...
-
-    def kernel(self, name: str) -> Kernel: ...
-
-    def flops(self, request: Request) -> np.ndarray: ...
-
-    def protocol(self, sim: Simulation) -> Generator[Any, Any, None]: ...
-
-    def final(self, metrics: pd.DataFrame) -> Final: ...
+__all__ = ["Algorithm", "Final", "NoChecks", "network_rows", "no_cost"]
 
 
 def network_rows(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Network-wide rows (node == -1) of one metric, by step."""
     rows = metrics[(metrics["metric"] == metric) & (metrics["node"] == -1)]
     return rows.sort_values("step", kind="stable")
+
+
+def no_cost(request: Request) -> np.ndarray:
+    """A request that costs no simulated time (measurement, bookkeeping)."""
+    return np.zeros(len(request.devices))
+
+
+class NoChecks:
+    """Mixin for algorithms with nothing to check beyond their own fields."""
+
+    def check(self, graph: nx.Graph, seed: int) -> None:
+        return None
+
+
+def stateless_reset(state: object, call: KernelCall) -> tuple[object, Outputs]:
+    """``reset`` of a program whose devices keep no state between calls."""
+    return state, {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from actors.host import Inbox
+from netsim.kernel import Inbox
 
 
 def combine(

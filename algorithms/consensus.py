@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup, Inbox, Kernel, KernelCall, Outputs, Request
-from algorithms.base import Final, network_rows
+from algorithms.base import Final, NoChecks, network_rows
 from algorithms.combine import combine, combine_flops
 from algorithms.rounds import synchronous_rounds
 from netsim import checks
 from netsim import rng as rngs
+from netsim.kernel import HostSetup, Inbox, Kernel, KernelCall, Outputs, Payloads, Request
 
 if TYPE_CHECKING:
     from netsim.simulation import Simulation
@@ -50,7 +50,7 @@ def initial_values(seed: int, devices: np.ndarray, dim: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class AverageConsensus:
+class AverageConsensus(NoChecks):
     """Synchronous average consensus for ``iterations`` rounds."""
 
     iterations: int = 100
@@ -72,11 +72,11 @@ class AverageConsensus:
     def combination(self) -> str:
         return self.weights
 
-    @property
-    def payload_bytes(self) -> int:
-        return 8 * self.dim  # one float64 vector
-
     # ------------------------------------------------------------ host side
+    @property
+    def program(self) -> AverageConsensus:
+        return self
+
     def init_state(self, setup: HostSetup, rngs_: list[np.random.Generator]) -> ConsensusState:
         assert setup.self_weight is not None and setup.link_weight is not None
         x0 = initial_values(setup.seed, setup.devices, self.dim)
@@ -85,7 +85,10 @@ class AverageConsensus:
     def kernel(self, name: str) -> Kernel:
         return _KERNELS[name]
 
-    def flops(self, request: Request) -> np.ndarray:
+    def reset(self, state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
+        return reset_kernel(state, call)
+
+    def cost(self, request: Request) -> np.ndarray:
         if request.kernel == "step":
             assert request.inbox is not None
             return self.step_flops(request.inbox.counts())
@@ -115,8 +118,8 @@ class _ConsensusRun:
         self.rounds = algo.iterations
         self.period_s = algo.period_s
         self.observed: tuple[str, ...] = ("err2",)
+        self.observed_payloads: tuple[str, ...] = ()
         self.cooperative = True
-        self.payload_bytes = algo.payload_bytes
         self.mean = x0.mean(axis=0)
         norm0 = float(np.linalg.norm(x0 - self.mean))
         self.norm0 = norm0 if norm0 > 0 else 1.0
@@ -134,7 +137,12 @@ class _ConsensusRun:
         return Request("measure", nodes, params={"mean": self.mean})
 
     def record(
-        self, sim: Simulation, step: int, time: float, observed: dict[str, np.ndarray]
+        self,
+        sim: Simulation,
+        step: int,
+        time: float,
+        observed: dict[str, np.ndarray],
+        payloads: dict[str, Any],
     ) -> None:
         error = float(np.sqrt(observed["err2"].sum())) / self.norm0
         sim.metrics.add(time, step, -1, "consensus_error", error)
@@ -172,14 +180,14 @@ def reset_kernel(state: S, call: KernelCall) -> tuple[S, Outputs]:
 
 
 def _share(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
-    return state, {"payload": state.x[call.idx].copy()}
+    return state, {"payload": Payloads.rows(state.x[call.idx].copy())}
 
 
 def _step(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
     assert call.inbox is not None
     idx = call.idx
     state.x[idx] = combine(state.x[idx], state.self_weight[idx], call.inbox, state.link_weight)
-    return state, {"payload": state.x[idx].copy(), "err2": _err2(state, call)}
+    return state, {"payload": Payloads.rows(state.x[idx].copy()), "err2": _err2(state, call)}
 
 
 _KERNELS: dict[str, Kernel] = {
@@ -187,5 +195,4 @@ _KERNELS: dict[str, Kernel] = {
     "initial": initial_kernel,
     "step": _step,
     "measure": measure_kernel,
-    "reset": reset_kernel,
 }

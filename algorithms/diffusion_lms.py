@@ -37,8 +37,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup, Kernel, KernelCall, Outputs, Request
-from algorithms.base import Final
+from algorithms.base import Final, NoChecks
 from algorithms.combine import combine, combine_flops
 from algorithms.regression import (
     EstimationRun,
@@ -48,6 +47,7 @@ from algorithms.regression import (
 )
 from algorithms.rounds import synchronous_rounds
 from netsim import checks
+from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
 
 if TYPE_CHECKING:
     from netsim.simulation import Simulation
@@ -111,7 +111,7 @@ class LMSState:
 
 
 @dataclass(frozen=True)
-class DiffusionLMS:
+class DiffusionLMS(NoChecks):
     """Diffusion LMS for ``iterations`` iterations (see the module docstring)."""
 
     dim: int = 10
@@ -149,8 +149,8 @@ class DiffusionLMS:
         return self.strategy != "noncoop"
 
     @property
-    def payload_bytes(self) -> int:
-        return 8 * self.dim
+    def program(self) -> DiffusionLMS:
+        return self
 
     # ------------------------------------------------------------ host side
     def init_state(self, setup: HostSetup, rngs_: list[np.random.Generator]) -> LMSState:
@@ -170,11 +170,13 @@ class DiffusionLMS:
             "start": self._start,
             "step": self._step,
             "measure": _measure,
-            "reset": _reset,
         }
         return kernels[name]
 
-    def flops(self, request: Request) -> np.ndarray:
+    def reset(self, state: LMSState, call: KernelCall) -> tuple[LMSState, Outputs]:
+        return _reset(state, call)
+
+    def cost(self, request: Request) -> np.ndarray:
         n = len(request.devices)
         if request.kernel == "step":
             assert request.inbox is not None
@@ -200,7 +202,7 @@ class DiffusionLMS:
             state.x[idx] = self._adapt(state, idx, state.w[idx], 0)
         else:
             state.x[idx] = state.w[idx]
-        return state, {"payload": state.x[idx].copy()}
+        return state, {"payload": Payloads.rows(state.x[idx].copy())}
 
     def _step(self, state: LMSState, call: KernelCall) -> tuple[LMSState, Outputs]:
         assert call.inbox is not None
@@ -214,7 +216,10 @@ class DiffusionLMS:
             state.w[idx] = combine(own, state.self_weight[idx], call.inbox, state.link_weight)
             if call.params["adapt"]:
                 state.x[idx] = self._adapt(state, idx, state.w[idx], data_index)
-        return state, {"payload": state.x[idx].copy(), "err2": state.data.err2(state.w[idx])}
+        return state, {
+            "payload": Payloads.rows(state.x[idx].copy()),
+            "err2": state.data.err2(state.w[idx]),
+        }
 
     # ------------------------------------------------------------ driver side
     def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:

@@ -3,16 +3,16 @@
 
 Each node's clock ticks at the times of a Poisson process of ``rate`` per
 second (its own stream). At a tick, node ``i`` (if up) picks a neighbour ``j``
-uniformly and sends it ``x_i``. On arrival ``j`` replies with its current
-``x_j`` and sets ``x_j <- (x_j + x_i) / 2``; when the reply arrives ``i`` sets
-``x_i <- x_i + (x_j - x_i_sent) / 2``. Each exchange moves an equal and opposite
-amount between the two nodes, so the sum — hence the mean — is preserved
-exactly even when exchanges overlap; a lost reply breaks that, as it would
-on a real network.
+uniformly and sends it ``x_i``. On arrival ``j`` replies with
+``delta = (x_j - x_i) / 2`` and sets ``x_j <- x_j - delta``; when the reply
+arrives ``i`` sets ``x_i <- x_i + delta``. Each exchange moves an equal and
+opposite amount between the two nodes, so the sum — hence the mean — is
+preserved exactly even when exchanges overlap; a lost reply breaks that, as
+it would on a real network.
 
 One iteration is ``1 / rate`` seconds (every node ticks once on average);
-``consensus_error`` is recorded each iteration. Costs: ``2 dim`` FLOPs to
-answer, ``3 dim`` to apply the reply.
+``consensus_error`` is recorded each iteration. Messages carry ``dim``
+float64 values. Costs: ``3 dim`` FLOPs to answer, ``dim`` to apply the reply.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup, Kernel, KernelCall, Outputs, Request
-from algorithms.base import Final, network_rows
+from algorithms.base import Final, NoChecks, network_rows
 from algorithms.consensus import initial_kernel, initial_values, measure_kernel, reset_kernel
 from netsim import checks
+from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
 
 if TYPE_CHECKING:
     from netsim.simulation import Simulation
@@ -40,7 +40,7 @@ class GossipState:
 
 
 @dataclass(frozen=True)
-class RandomizedGossip:
+class RandomizedGossip(NoChecks):
     """Pairwise gossip averaging for ``iterations / rate`` simulated seconds."""
 
     iterations: int = 100
@@ -57,11 +57,11 @@ class RandomizedGossip:
         checks.positive_int("dim", self.dim)
         checks.number("rate", self.rate, low=0, low_open=True)
 
-    @property
-    def payload_bytes(self) -> int:
-        return 8 * self.dim
-
     # ------------------------------------------------------------ host side
+    @property
+    def program(self) -> RandomizedGossip:
+        return self
+
     def init_state(self, setup: HostSetup, rngs_: list[np.random.Generator]) -> GossipState:
         x0 = initial_values(setup.seed, setup.devices, self.dim)
         return GossipState(x0.copy(), x0)
@@ -69,8 +69,11 @@ class RandomizedGossip:
     def kernel(self, name: str) -> Kernel:
         return _KERNELS[name]
 
-    def flops(self, request: Request) -> np.ndarray:
-        per_device = {"respond": 2.0 * self.dim, "apply": 3.0 * self.dim}.get(request.kernel, 0.0)
+    def reset(self, state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
+        return reset_kernel(state, call)
+
+    def cost(self, request: Request) -> np.ndarray:
+        per_device = {"respond": 3.0 * self.dim, "apply": 1.0 * self.dim}.get(request.kernel, 0.0)
         return np.full(len(request.devices), per_device)
 
     # ------------------------------------------------------------ driver side
@@ -100,19 +103,20 @@ class RandomizedGossip:
             sim.env.process(self._exchange(sim, k, j))
 
     def _exchange(self, sim: Simulation, i: int, j: int) -> Generator[Any, Any, None]:
-        read = sim.compute([Request("read", np.array([i]))])
-        ask = sim.unicast(np.array([i]), np.array([j]), sim.now, self.payload_bytes)
+        src, dst = np.array([i]), np.array([j])
+        read = sim.compute([Request("read", src)])
+        ask = sim.unicast(src, dst, sim.now, read.nbytes(0, "payload"), read.payload(0, "payload"))
         yield sim.timeout_until(float(ask.t_arrive[0]))
         if not len(sim.delivered(ask)):
             return
-        sent = read.outputs(0)["payload"]
-        answer = sim.compute([Request("respond", np.array([j]), inputs={"incoming": sent})])
-        reply = sim.unicast(np.array([j]), np.array([i]), answer.finish[0], self.payload_bytes)
+        answer = sim.compute([Request("respond", dst, inbox=sim.inbox(ask, dst))])
+        reply = sim.unicast(
+            dst, src, answer.finish[0], answer.nbytes(0, "payload"), answer.payload(0, "payload")
+        )
         yield sim.timeout_until(float(reply.t_arrive[0]))
         if not len(sim.delivered(reply)):
             return
-        inputs = {"sent": sent, "reply": answer.outputs(0)["payload"]}
-        sim.compute([Request("apply", np.array([i]), inputs=inputs)])
+        sim.compute([Request("apply", src, inbox=sim.inbox(reply, src))])
 
     def final(self, metrics: pd.DataFrame) -> Final:
         rows = network_rows(metrics, "consensus_error")
@@ -124,17 +128,20 @@ class RandomizedGossip:
 
 # ---------------------------------------------------------------- kernels
 def _read(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
-    return state, {"payload": state.x[call.idx].copy()}
+    return state, {"payload": Payloads.rows(state.x[call.idx].copy())}
 
 
 def _respond(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
-    old = state.x[call.idx].copy()
-    state.x[call.idx] = (old + call.inputs["incoming"]) / 2
-    return state, {"payload": old}
+    """``delta = (x_j - x_i) / 2`` back to the asker; ``x_j -= delta``."""
+    assert call.inbox is not None
+    delta = (state.x[call.idx] - call.inbox.payload[call.inbox.row]) / 2
+    state.x[call.idx] -= delta
+    return state, {"payload": Payloads.rows(delta)}
 
 
 def _apply(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
-    state.x[call.idx] += (call.inputs["reply"] - call.inputs["sent"]) / 2
+    assert call.inbox is not None
+    state.x[call.idx] += call.inbox.payload[call.inbox.row]
     return state, {}
 
 
@@ -144,5 +151,4 @@ _KERNELS: dict[str, Kernel] = {
     "respond": _respond,
     "apply": _apply,
     "measure": measure_kernel,
-    "reset": reset_kernel,
 }

@@ -1,24 +1,139 @@
-"""Local training and evaluation of a torch model on a device's own data.
+"""What a device learns, and how: model specs by device prototype, the
+learning config, and local training and evaluation on a device's own data.
 
-Each call starts a fresh optimizer (``sgd`` or ``adam``): the usual choice in
-federated averaging, where a client's model is replaced every round.
-Mini-batches are shuffled with the device's own torch generator.
+A device's *prototype* is its node attribute ``prototype`` (a name, e.g.
+``small`` or ``large``); :class:`LearningConfig` maps prototypes to
+:class:`ModelSpec` (devices without the attribute, or with a prototype the
+config does not name, are refused before the run). Training time, message
+sizes and energy follow from the model each device actually trains.
+
+Each training call starts a fresh optimizer (``sgd`` or ``adam``): the usual
+choice in federated averaging, where a client's model is replaced every
+round. Mini-batches are shuffled with the device's own torch generator.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from algorithms import datasets, models
+from algorithms.base import Final, network_rows
+from netsim import checks
 from netsim import rng as rngs
+from netsim.errors import InputError
 
 if TYPE_CHECKING:  # torch is imported where it is used: it takes seconds to load
     import torch
     from torch import nn
 
 OPTIMIZERS = ("sgd", "adam")
+DEFAULT_PROTOTYPE = "default"
+PROTOTYPE_ATTRIBUTE = "prototype"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model architecture: ``name`` in :data:`algorithms.models.MODELS`,
+    ``hidden`` units (MLP) or a channel ``width`` multiplier (CNN)."""
+
+    name: str = "mlp"
+    hidden: int = 32
+
+    def __post_init__(self) -> None:
+        checks.choice("model", self.name, models.MODELS)
+        checks.positive_int("hidden", self.hidden)
+
+    def build(self, input_shape: tuple[int, ...], classes: int, seed: int) -> nn.Module:
+        return models.build(self.name, input_shape, classes, seed, self.hidden)
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    """What devices train, and how (shared by the federated family and D-PSGD).
+
+    ``model``/``hidden`` give the model of every device; ``prototypes`` maps
+    prototype names (node attribute ``prototype``) to their own models
+    instead, for device-heterogeneous learning."""
+
+    data: datasets.DataSpec = field(default_factory=datasets.DataSpec)
+    model: str = "mlp"
+    hidden: int = 32
+    prototypes: Mapping[str, ModelSpec] = field(default_factory=dict)
+    local_epochs: int = 1
+    batch_size: int = 16
+    lr: float = 0.1
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        ModelSpec(self.model, self.hidden)  # checks the fields
+        for name, spec in self.prototypes.items():
+            if not isinstance(name, str) or not isinstance(spec, ModelSpec):
+                raise InputError(
+                    f"prototypes: expected names mapped to ModelSpec, got {name!r}: {spec!r}"
+                )
+        checks.positive_int("local_epochs", self.local_epochs)
+        checks.positive_int("batch_size", self.batch_size)
+        checks.number("lr", self.lr, low=0, low_open=True)
+        checks.choice("optimizer", self.optimizer, OPTIMIZERS)
+        checks.positive_int("torch_threads", self.torch_threads)
+
+    @property
+    def specs(self) -> dict[str, ModelSpec]:
+        """Every prototype's model."""
+        return dict(self.prototypes) or {DEFAULT_PROTOTYPE: ModelSpec(self.model, self.hidden)}
+
+    def prototype_of(self, nodes: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """Each node's prototype name, from the node attribute (InputError when
+        a node has none, or one the config does not name)."""
+        if not self.prototypes:
+            return np.full(n, DEFAULT_PROTOTYPE, dtype=object)
+        if PROTOTYPE_ATTRIBUTE not in nodes:
+            raise InputError(
+                f"topology: node attribute {PROTOTYPE_ATTRIBUTE!r} missing "
+                f"(the learning config names prototypes {', '.join(sorted(self.prototypes))})"
+            )
+        names = np.asarray(nodes[PROTOTYPE_ATTRIBUTE], dtype=object)
+        unknown = [k for k in range(n) if names[k] not in self.prototypes]
+        if unknown:
+            k = unknown[0]
+            raise InputError(
+                f"topology node {k}: prototype {names[k]!r} is not one of "
+                f"{', '.join(sorted(self.prototypes))}"
+            )
+        return names
+
+    def model_seed(self, seed: int, prototype: str) -> int:
+        """Seed of a prototype's initial model (the same on every host)."""
+        if prototype == DEFAULT_PROTOTYPE:
+            return rngs.int_seed(seed, "model-init")
+        return rngs.int_seed(seed, "model-init", zlib.crc32(prototype.encode()))
+
+    def check_fit(self, split: datasets.Split, seed: int) -> dict[str, Any]:
+        """Every prototype's initial model for this data (InputError when its
+        shape does not fit)."""
+        import torch
+
+        built = {}
+        for name, spec in self.specs.items():
+            model = spec.build(split.input_shape, split.classes, self.model_seed(seed, name))
+            try:
+                with models.torch_threads(1), torch.no_grad():
+                    model(torch.from_numpy(split.x_test[:2]))
+            except RuntimeError as e:
+                raise InputError(
+                    f"model {spec.name} does not fit the data (inputs of shape "
+                    f"{split.input_shape}): {str(e).splitlines()[0]}"
+                ) from None
+            built[name] = model
+        return built
 
 
 def local_train(
@@ -70,32 +185,33 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, flo
 
 class Learner:
     """What a host holds for learning: the data split (built from the seed),
-    each of its client devices' shard and torch generator, and one scratch
-    model that every training call loads, trains and reads back."""
+    each of its client devices' shard, prototype and torch generator, and one
+    scratch model per prototype that every training call loads, trains and
+    reads back."""
 
     def __init__(
         self,
+        cfg: LearningConfig,
         seed: int,
         devices: np.ndarray,
         clients: np.ndarray,
-        data: datasets.DataSpec,
-        model: str,
-        hidden: int,
+        prototype: np.ndarray,
     ) -> None:
         import torch
 
-        self.split = datasets.split(data, len(clients), seed)
+        self.cfg = cfg
+        self.split = datasets.split(cfg.data, len(clients), seed)
         shard_of = {int(c): k for k, c in enumerate(clients)}  # clients in id order
         self.shards = {
             int(d): self.split.clients[shard_of[int(d)]] for d in devices if int(d) in shard_of
         }
-        self.model = models.build(
-            model,
-            self.split.input_shape,
-            self.split.classes,
-            rngs.int_seed(seed, "model-init"),
-            hidden,
-        )
+        self.prototype = {int(d): str(prototype[int(d)]) for d in devices}
+        self.models = {
+            name: spec.build(self.split.input_shape, self.split.classes, cfg.model_seed(seed, name))
+            for name, spec in cfg.specs.items()
+        }
+        # every prototype's initial parameters (the same on every host)
+        self.initial = {name: models.get_vector(m) for name, m in self.models.items()}
         self.generators = {
             int(d): torch.Generator().manual_seed(rngs.int_seed(seed, "minibatch", int(d)))
             for d in devices
@@ -104,32 +220,61 @@ class Learner:
     def samples(self, device: int) -> int:
         return len(self.shards.get(device, ()))
 
-    def train(
-        self,
-        device: int,
-        vector: np.ndarray,
-        *,
-        epochs: int,
-        batch_size: int,
-        lr: float,
-        optimizer: str,
-    ) -> np.ndarray:
+    def train(self, device: int, vector: np.ndarray) -> np.ndarray:
         """``vector`` trained on ``device``'s shard; the trained parameters."""
-        models.set_vector(self.model, vector)
+        cfg = self.cfg
+        model = self.models[self.prototype[device]]
+        models.set_vector(model, vector)
         idx = self.shards.get(device, np.empty(0, dtype=np.int64))
-        local_train(
-            self.model,
-            self.split.x_train[idx],
-            self.split.y_train[idx],
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            generator=self.generators[device],
-        )
-        return models.get_vector(self.model)
+        with models.torch_threads(cfg.torch_threads):
+            local_train(
+                model,
+                self.split.x_train[idx],
+                self.split.y_train[idx],
+                epochs=cfg.local_epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                optimizer=cfg.optimizer,
+                generator=self.generators[device],
+            )
+        return models.get_vector(model)
 
-    def evaluate(self, vector: np.ndarray) -> tuple[float, float]:
-        """Accuracy and loss of ``vector`` on the held-out test split."""
-        models.set_vector(self.model, vector)
-        return evaluate(self.model, self.split.x_test, self.split.y_test)
+    def evaluate(self, prototype: str, vector: np.ndarray) -> tuple[float, float]:
+        """Accuracy and loss of ``vector`` (a ``prototype`` model) on the held-out test split."""
+        model = self.models[prototype]
+        models.set_vector(model, vector)
+        with models.torch_threads(self.cfg.torch_threads):
+            return evaluate(model, self.split.x_test, self.split.y_test)
+
+
+def cost_table(
+    cfg: LearningConfig, split: datasets.Split, seed: int
+) -> dict[str, tuple[int, float]]:
+    """Per prototype: parameters and training FLOPs per example (counted on the model)."""
+    out = {}
+    for name, model in cfg.check_fit(split, seed).items():
+        out[name] = (
+            models.parameter_count(model),
+            models.training_flops_per_sample(model, split.input_shape, split.classes),
+        )
+    return out
+
+
+def accuracy_final(metrics: pd.DataFrame, target: float) -> Final:
+    """Summary of a learning run: last and best test accuracy, and the
+    simulated time at which it first reached ``target``."""
+    rows = network_rows(metrics, "accuracy")
+    reached = rows[rows["value"] >= target]
+    time_to_target = float(reached["time"].iloc[0]) if len(reached) else math.nan
+    return Final(
+        {
+            "accuracy": float(rows["value"].iloc[-1]),
+            "best_accuracy": float(rows["value"].max()),
+            "time_to_target_s": time_to_target,
+        },
+        {
+            "accuracy": "test accuracy of the global model after the last round",
+            "time_to_target_s": f"simulated time at which test accuracy first reached {target:g} "
+            "(null: never)",
+        },
+    )

@@ -25,11 +25,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from actors.host import HostSetup, Inbox, Request
 from algorithms.base import Final, network_rows
 from netsim import checks
 from netsim import rng as rngs
 from netsim.errors import InputError
+from netsim.kernel import HostSetup, Inbox, Request
 
 if TYPE_CHECKING:
     from netsim.simulation import Simulation
@@ -146,7 +146,12 @@ class MSDRecorder:
         self.err2_sum = np.zeros(n_nodes)
 
     def record(
-        self, sim: Simulation, step: int, time: float, observed: dict[str, np.ndarray]
+        self,
+        sim: Simulation,
+        step: int,
+        time: float,
+        observed: dict[str, np.ndarray],
+        payloads: dict[str, Any],
     ) -> None:
         err2 = observed["err2"]
         metrics = sim.metrics
@@ -175,12 +180,12 @@ class EstimationRun:
     iteration ``r`` and adapts iteration ``r + 1``, except after the last."""
 
     observed: tuple[str, ...] = ("err2",)
+    observed_payloads: tuple[str, ...] = ()
 
     def __init__(self, algo: Any, n_nodes: int, combine_first: bool) -> None:
         self.rounds = algo.iterations
         self.period_s = algo.period_s
         self.cooperative = algo.cooperative
-        self.payload_bytes = algo.payload_bytes
         self.step_flops = algo.step_flops
         self.combine_first = combine_first
         self.record = MSDRecorder(algo.iterations, algo.steady_fraction, n_nodes).record

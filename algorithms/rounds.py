@@ -12,11 +12,18 @@ Round ``r`` starts at ``T_r = r * period`` on every node that is up:
 Each round records ``messages_late``: messages of the previous round still on
 their way at ``T_r`` (they arrive, but too late to be combined).
 
+A node's message is its step's output ``payload``
+(:class:`~netsim.kernel.Payloads`): its size is the payload's encoded size,
+and its content stays on the hosts until the receivers' next step. A step
+that reports ``encode_flops`` (encoding whose cost depends on the data) has
+that work queued after it, and sends when it is done.
+
 Nodes that are down skip the round. The period is given, or chosen as the
 smallest that lets every message of a failure-free round arrive in time
-(computed from the device budgets, bandwidths and latencies, plus a guard of
-one part per million against rounding), from the parameters the scenario
-gives, before any failure or parameter event.
+(computed from the device budgets, bandwidths and latencies and the sizes of
+the first messages sent, plus a guard of one part per million against
+rounding), from the parameters the scenario gives, before any failure or
+parameter event.
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from actors.host import Request
+from netsim.dispatch import PayloadSource, stack_sources
+from netsim.kernel import Request
 
 if TYPE_CHECKING:
+    from netsim.network import MessageBatch
     from netsim.simulation import Computation, Simulation
 
 PERIOD_GUARD = 1e-6
@@ -40,12 +49,10 @@ class RoundAlgorithm(Protocol):
     rounds: int
     period_s: float | None
     observed: tuple[str, ...]  # per-node outputs to record, from every node each round
+    observed_payloads: tuple[str, ...]  # per-node payloads to measure, left on the hosts
 
     @property
     def cooperative(self) -> bool: ...
-
-    @property
-    def payload_bytes(self) -> int: ...
 
     def start_request(self, live: np.ndarray) -> Request: ...
 
@@ -56,18 +63,24 @@ class RoundAlgorithm(Protocol):
     def step_flops(self, heard: np.ndarray) -> np.ndarray: ...
 
     def record(
-        self, sim: Simulation, step: int, time: float, observed: dict[str, np.ndarray]
+        self,
+        sim: Simulation,
+        step: int,
+        time: float,
+        observed: dict[str, np.ndarray],
+        payloads: dict[str, PayloadSource],
     ) -> None: ...
 
 
-def auto_period(sim: Simulation, algo: RoundAlgorithm) -> float:
+def auto_period(sim: Simulation, algo: RoundAlgorithm, sizes: np.ndarray) -> float:
     """Smallest period in which every message of a failure-free round arrives,
-    from the scenario's parameters (before any failure or parameter event)."""
+    from the scenario's parameters (before any failure or parameter event);
+    ``sizes[k]``: bytes of node ``k``'s message."""
     links, network = sim.links, sim.network
-    compute = algo.step_flops(links.degree_in()) / sim.nominal_compute_flops
+    compute = algo.step_flops(links.degree_in()) / sim.devices.nominal_compute_flops
     if not algo.cooperative or len(links) == 0:
         return float(compute.max()) * (1 + PERIOD_GUARD)
-    send_done = compute + algo.payload_bytes / network.nominal_broadcast_rate
+    send_done = compute + sizes / network.nominal_broadcast_rate
     arrival = send_done[links.src] + network.nominal_latency_s
     return float(max(arrival.max(), compute.max())) * (1 + PERIOD_GUARD)
 
@@ -75,22 +88,24 @@ def auto_period(sim: Simulation, algo: RoundAlgorithm) -> float:
 def synchronous_rounds(sim: Simulation, algo: RoundAlgorithm) -> Generator[Any, Any, None]:
     """Run ``algo.rounds`` rounds. Each round, ``algo.record`` gets the outputs
     named by ``algo.observed`` for every node (down nodes are measured too)."""
-    period = algo.period_s if algo.period_s is not None else auto_period(sim, algo)
-    if not period > 0:
-        raise ValueError(f"round period must be > 0, got {period!r}")
     all_nodes = np.arange(sim.n_nodes)
     live = sim.live()
     comp = sim.compute([algo.start_request(live), algo.measure_request(all_nodes)])
     batch = _send(sim, algo, live, comp)
+    period = algo.period_s
+    if period is None:  # every node's message as large as the largest of the first round's
+        largest = np.max(comp.nbytes(0, "payload"), initial=0) if algo.cooperative else 0
+        period = auto_period(sim, algo, np.full(sim.n_nodes, float(largest)))
+    if not period > 0:
+        raise ValueError(f"round period must be > 0, got {period!r}")
     pending: tuple[int, float, Computation, np.ndarray, np.ndarray | None]
     pending = (0, sim.now, comp, live, None)
     for r in range(1, algo.rounds + 1):
         yield sim.env.timeout(period)
-        late = len(sim.network.in_flight(batch, sim.now)) if algo.cooperative else 0
+        late = len(sim.network.in_flight(batch, sim.now)) if batch is not None else 0
         live = sim.live()
         down = np.flatnonzero(~sim.network.node_up)
-        sent = comp.result.payload(0, "payload")  # previous round's messages, by reference
-        inbox = sim.inbox(batch if algo.cooperative else None, live, sent)
+        inbox = sim.inbox(batch, live)
         requests = [algo.step_request(r, live, inbox)]
         if len(down):
             requests.append(algo.measure_request(down))
@@ -105,21 +120,24 @@ def synchronous_rounds(sim: Simulation, algo: RoundAlgorithm) -> Generator[Any, 
     _record(sim, algo, pending)
 
 
-def _send(sim: Simulation, algo: RoundAlgorithm, live: np.ndarray, comp: Computation) -> Any:
+def _send(
+    sim: Simulation, algo: RoundAlgorithm, live: np.ndarray, comp: Computation
+) -> MessageBatch | None:
+    """Each live node broadcasts its step's payload when its step (and the
+    encoding it reported, if any) is done."""
     if not algo.cooperative:
         return None
-    return sim.broadcast(live, comp.finish[0], algo.payload_bytes)
+    ready = comp.finish[0]
+    out = comp.outputs(0)
+    if "encode_flops" in out and len(live):
+        ready = sim.work(live, out["encode_flops"])
+    return sim.broadcast(live, ready, comp.nbytes(0, "payload"), comp.payload(0, "payload"))
 
 
 def _record(sim: Simulation, algo: RoundAlgorithm, pending: tuple[Any, ...]) -> None:
     """Read a round's outputs (awaiting them now) and record what it observed."""
     step, time, comp, live, down = pending
     out = comp.outputs(0)
-    payload: np.ndarray = out["payload"]
-    if len(payload) and payload[0].nbytes != algo.payload_bytes:
-        raise RuntimeError(
-            f"declared message size {algo.payload_bytes} B, payload is {payload[0].nbytes} B"
-        )
     observed = {}
     for key in algo.observed:
         if step == 0:  # everybody was measured
@@ -134,4 +152,15 @@ def _record(sim: Simulation, algo: RoundAlgorithm, pending: tuple[Any, ...]) -> 
             if len(rows):
                 full[rows] = part
         observed[key] = full
-    algo.record(sim, step, time, observed)
+    payloads = {}
+    for key in algo.observed_payloads:  # row k: node k's, wherever it was computed
+        if step == 0:
+            payloads[key] = comp.payload(1, key)
+            continue
+        where: dict[int, tuple[PayloadSource, int]] = {}
+        for request, nodes in ((0, live), (1, down)):
+            if nodes is not None and len(nodes):
+                src = comp.payload(request, key)
+                where.update((k, (src, i)) for i, k in enumerate(nodes.tolist()))
+        payloads[key] = stack_sources([where[k] for k in range(sim.n_nodes)])
+    algo.record(sim, step, time, observed, payloads)

@@ -7,37 +7,36 @@
 >>> result.series("consensus_error")       # doctest: +SKIP
 """
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+from netsim.algorithm import Algorithm, Final
 from netsim.errors import InputError, SimulationError
 from netsim.failures import Churn, Failures
+from netsim.kernel import HostProgram, HostSetup, Inbox, KernelCall, Outputs, Payloads, Request
 from netsim.results import Result
+from netsim.runner import run
 from netsim.scenario import Scenario
 from netsim.scenario_file import load as load_scenario
+from netsim.simulation import Simulation
 from netsim.traces import FailureEvent, read_trace
 
-if TYPE_CHECKING:
-    from netsim.runner import run
-
-
-def __getattr__(name: str) -> Any:
-    # the runner imports the actors package, which imports netsim: load it on first use
-    if name == "run":
-        from netsim.runner import run
-
-        return run
-    raise AttributeError(f"module 'netsim' has no attribute {name!r}")
-
-
 __all__ = [
+    "Algorithm",
     "Churn",
     "FailureEvent",
     "Failures",
+    "Final",
+    "HostProgram",
+    "HostSetup",
+    "Inbox",
     "InputError",
+    "KernelCall",
+    "Outputs",
+    "Payloads",
+    "Request",
     "Result",
     "Scenario",
+    "Simulation",
     "SimulationError",
     "__version__",
     "load_scenario",

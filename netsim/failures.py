@@ -23,8 +23,9 @@ import simpy
 from simpy.core import URGENT
 
 from netsim import rng as rngs
+from netsim.devices import Devices
 from netsim.errors import InputError
-from netsim.network import LinkTable, Network
+from netsim.network import LinkTable
 from netsim.traces import FailureEvent, check_event, link, node, read_trace
 
 
@@ -100,6 +101,15 @@ class UrgentTimeout(simpy.Event):
         env.schedule(self, URGENT, delay)
 
 
+def urgent_at(env: simpy.Environment, t: float) -> UrgentTimeout:
+    """An :class:`UrgentTimeout` that fires at a time ``>= t`` (``now + (t - now)``
+    can round below ``t``)."""
+    delay = max(0.0, t - env.now)
+    while env.now + delay < t:
+        delay = float(np.nextafter(delay, np.inf))
+    return UrgentTimeout(env, delay)
+
+
 @dataclass
 class FailureLog:
     """What happened, in the order it happened."""
@@ -108,13 +118,13 @@ class FailureLog:
 
 
 class FailureInjector:
-    """Applies failures to the network and the device budgets on the clock."""
+    """Applies failures to the devices, the network and the device budgets on
+    the clock, and records them."""
 
     def __init__(
         self,
         env: simpy.Environment,
-        network: Network,
-        compute_flops: np.ndarray,
+        devices: Devices,
         graph_edges: Sequence[tuple[int, int]],
         *,
         seed: int,
@@ -122,13 +132,13 @@ class FailureInjector:
         on_node_change: Callable[[int, bool], None] | None = None,
     ) -> None:
         self.env = env
-        self.network = network
-        self.compute_flops = compute_flops
+        self.devices = devices
+        self.network = devices.network
         self.failures = failures
         self.seed = seed
         self.log = FailureLog()
         self._edges = list(graph_edges)
-        self._links: LinkTable = network.links
+        self._links: LinkTable = self.network.links
         self._on_node_change = on_node_change
         self.trace_nodes = 0  # nodes the trace names (set by scripted_events)
 
@@ -214,11 +224,11 @@ class FailureInjector:
             (k,) = ev.ids
             if ev.event == "compute":
                 assert ev.value is not None
-                self.compute_flops[k] = ev.value
+                self.devices.compute_flops[k] = ev.value
                 changed = True
             else:
                 up = ev.event == "up"
-                changed = self.network.node_up_at(k, t) if up else self.network.node_down(k, t)
+                changed = self.devices.bring_up(k, t) if up else self.devices.take_down(k, t)
                 if changed and self._on_node_change is not None:
                     self._on_node_change(k, up)
         else:

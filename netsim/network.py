@@ -46,6 +46,7 @@ O(messages in live batches).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +195,7 @@ class Network:
         self.link_bytes = np.zeros(e)
         self.node_bytes_sent = np.zeros(n)
         self.node_bytes_received = np.zeros(n)
+        self.on_send: Callable[[np.ndarray], None] | None = None  # the battery watch's hook
         self._update_rates()
         # the parameters as the scenario gave them, before any event changes them
         self.nominal_latency_s = self.latency_s.copy()
@@ -310,6 +312,8 @@ class Network:
         if np.any(batch.t_queue < now):
             raise ValueError("messages cannot be queued in the past")
         self._live.append(batch)
+        if self.on_send is not None and m:
+            self.on_send(np.concatenate([batch.src, batch.dst]))
         return batch
 
     # ---------------------------------------------------------------- receiving
@@ -423,6 +427,33 @@ class Network:
         self.node_bytes_sent += np.bincount(
             b.tx_src[tx_sent], weights=b.tx_size[tx_sent], minlength=n
         )
+
+    # ---------------------------------------------------------------- energy
+    def node_bytes_by(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Bytes each node finished transmitting by ``t``, and bytes delivered
+        to it by ``t`` (messages queued at ``t`` itself are not settled yet)."""
+        self._settle(t, strict=True)
+        n = self.links.n_nodes
+        sent, received = self.node_bytes_sent.copy(), self.node_bytes_received.copy()
+        for b in self._live:
+            tx_sent = np.zeros(len(b.tx_src), dtype=bool)
+            tx_sent[b.tx[b.fate != CANCELLED]] = True
+            done = tx_sent & (b.tx_end <= t)
+            sent += np.bincount(b.tx_src[done], weights=b.tx_size[done], minlength=n)
+            got = (b.fate == OK) & (b.t_arrive <= t)
+            received += np.bincount(b.dst[got], weights=b.size[got], minlength=n)
+        return sent, received
+
+    def events_after(self, t: float, nodes: np.ndarray) -> np.ndarray:
+        """Per node of ``nodes`` (a mask over all nodes), the next end of one of
+        its transmissions or delivery to it after ``t`` (``inf``: none)."""
+        nxt = np.full(self.links.n_nodes, np.inf)
+        for b in self._live:
+            ends = nodes[b.tx_src] & (b.tx_end > t)
+            np.minimum.at(nxt, b.tx_src[ends], b.tx_end[ends])
+            arrives = nodes[b.dst] & (b.fate == OK) & (b.t_arrive > t)
+            np.minimum.at(nxt, b.dst[arrives], b.t_arrive[arrives])
+        return nxt
 
     # ---------------------------------------------------------------- accounting
     def counts(self, now: float) -> MessageCounts:

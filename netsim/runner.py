@@ -24,22 +24,29 @@ import pandas as pd
 import simpy
 
 import topologies
-from actors.dispatch import Backend, Dispatcher
-from actors.host import HostSetup, Request
-from actors.inline import InlineBackend
-from netsim import __version__
+from netsim import __version__, backends
 from netsim import rng as rngs
+from netsim.algorithm import Algorithm
+from netsim.devices import Devices
+from netsim.dispatch import Backend, Dispatcher
+from netsim.energy import BatteryWatch, EnergyModel
 from netsim.errors import InputError
 from netsim.failures import FailureInjector
+from netsim.kernel import RESET, HostSetup, Request
 from netsim.network import LinkTable, Network
 from netsim.results import Result
 from netsim.scenario import Scenario
 from netsim.scenario_file import MODULE_PREFIX
 from netsim.simulation import Simulation
+from netsim.traces import FailureEvent, node
 
-BACKENDS = ("inline", "ray")
 _POSITIVE = ("compute_flops", "uplink_Bps", "downlink_Bps")
-_NON_NEGATIVE = ("energy_per_flop_J", "energy_per_byte_J")
+_NON_NEGATIVE = (
+    "energy_per_flop_J",
+    "energy_tx_per_byte_J",
+    "energy_rx_per_byte_J",
+    "idle_power_W",
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,9 @@ def _check_attributes(graph: nx.Graph) -> None:
             if not ok or (value <= 0 if name in _POSITIVE else value < 0):
                 expected = "a finite number > 0" if name in _POSITIVE else "a finite number >= 0"
                 raise bad(f"node {k}", name, value, expected)
+        battery = data.get("battery_J", math.inf)
+        if not (isinstance(battery, int | float) and battery > 0):
+            raise bad(f"node {k}", "battery_J", battery, "a number > 0 (inf: no battery)")
     for u, v, data in graph.edges(data=True):
         latency, bandwidth, loss = data["latency_s"], data["bandwidth_Bps"], data["loss"]
         if not (isinstance(latency, int | float) and math.isfinite(latency) and latency >= 0):
@@ -124,8 +134,9 @@ def _check_attributes(graph: nx.Graph) -> None:
             raise bad(f"link {u}-{v}", "loss", loss, "a probability in [0, 1)")
 
 
-def _node_arrays(graph: nx.Graph, algorithm: Any) -> dict[str, np.ndarray]:
-    """Numeric node attributes present on every node, as arrays by node id."""
+def _node_arrays(graph: nx.Graph, algorithm: Algorithm) -> dict[str, np.ndarray]:
+    """Node attributes present on every node, as arrays by node id: numbers
+    as floats, anything else (e.g. a model prototype's name) as objects."""
     n = graph.number_of_nodes()
     names: set[str] = set.intersection(*(set(d) for _, d in graph.nodes(data=True)))
     for name in algorithm.node_attributes:
@@ -140,8 +151,19 @@ def _node_arrays(graph: nx.Graph, algorithm: Any) -> dict[str, np.ndarray]:
         values = [graph.nodes[k][name] for k in range(n)]
         if all(isinstance(x, int | float) and not isinstance(x, bool) for x in values):
             arrays[name] = np.array(values, dtype=float)
+        else:
+            arrays[name] = np.empty(n, dtype=object)
+            arrays[name][:] = values
+    if "battery_J" not in arrays:
+        arrays["battery_J"] = np.array(
+            [float(graph.nodes[k].get("battery_J", math.inf)) for k in range(n)]
+        )
     for name in algorithm.node_attributes:
-        if name not in arrays or not np.all(np.isfinite(arrays[name])):
+        if (
+            name not in arrays
+            or arrays[name].dtype == object
+            or not np.all(np.isfinite(arrays[name]))
+        ):
             raise InputError(
                 f"topology: node attribute {name!r} must be a finite number on every node"
             )
@@ -159,14 +181,14 @@ def run(
 ) -> Result:
     """Run ``scenario`` and return its :class:`Result`.
 
-    ``backend``: ``inline`` (in this process) or ``ray``; ``hosts``: number of
-    hosts (Ray default: one actor per device); ``address``: a Ray cluster to
-    join (default: ``RAY_ADDRESS`` or a new local instance); ``trace``: a
-    failure trace that replaces the scenario's own failures.
+    ``backend``: ``inline`` (in this process) or ``ray`` (or any registered
+    in :mod:`netsim.backends`); ``hosts``: number of hosts (Ray default: one
+    actor per device); ``address``: a Ray cluster to join (default:
+    ``RAY_ADDRESS`` or a new local instance); ``trace``: a failure trace that
+    replaces the scenario's own failures.
     """
     wall_start = time.perf_counter()
-    if backend not in BACKENDS:
-        raise InputError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    factory = backends.get(backend)
     if hosts is not None and (not isinstance(hosts, int) or isinstance(hosts, bool) or hosts < 1):
         raise InputError(f"--hosts: expected an integer >= 1, got {hosts!r}")
     prepared = prepare(scenario)
@@ -175,26 +197,25 @@ def run(
     n, attrs = prepared.graph.number_of_nodes(), prepared.node_arrays
     env = simpy.Environment()
     network = _network(prepared, scenario.seed)
-    compute_flops = attrs["compute_flops"].copy()  # compute events change it in place
-    sim: Simulation | None = None
+    devices = Devices(env, network, attrs["compute_flops"])
+    energy = EnergyModel.from_nodes(attrs)
+    dispatcher: Dispatcher | None = None
+    program = algorithm.program
 
-    def on_node_change(node: int, up: bool) -> None:
-        if up and failures.on_recover == "restart" and sim is not None:
-            sim.compute([Request("reset", np.array([node]))])
+    def on_node_change(node_id: int, up: bool) -> None:
+        if up and failures.on_recover == "restart" and dispatcher is not None:
+            dispatcher.call([Request(RESET, np.array([node_id]))])  # costs no time
 
     injector = FailureInjector(
         env,
-        network,
-        compute_flops,
+        devices,
         prepared.edges,
         seed=scenario.seed,
         failures=failures,
         on_node_change=on_node_change,
     )
     scripted = injector.scripted_events()  # validate the trace before any host starts
-    validate = getattr(algorithm, "validate", None)
-    if validate is not None:  # algorithm-specific checks (data shapes, server id, ...)
-        validate(prepared.graph, scenario.seed)
+    algorithm.check(prepared.graph, scenario.seed)  # data shapes, server id, ...
     setup = HostSetup(
         seed=scenario.seed,
         devices=np.arange(n),
@@ -205,33 +226,33 @@ def run(
         link_weight=prepared.link_weight,
         self_weight=prepared.self_weight,
     )
-    hosts_backend, started_ray = _start_backend(backend, algorithm, setup, hosts, address)
-    n_hosts = hosts_backend.n_hosts
+    modules = [m for name, m in sys.modules.items() if name.startswith(MODULE_PREFIX)]
+    hosts_backend: Backend = factory(program, setup, hosts=hosts, address=address, modules=modules)
     try:
         dispatcher = Dispatcher(hosts_backend)
         sim = Simulation(
             env,
             network,
+            devices,
             dispatcher,
-            algorithm,
-            compute_flops,
+            program,
             seed=scenario.seed,
+            nodes=attrs,
             progress=progress,
         )
         injector.start(scripted)
+        if np.isfinite(energy.battery_J).any():
+
+            def battery_empty(k: int) -> None:
+                injector.apply(FailureEvent(env.now, node(k), "down"))
+
+            BatteryWatch(env, devices, network, energy, battery_empty).start()
         env.run(until=env.process(algorithm.protocol(sim)))
         counts = network.finish(env.now)
     finally:
         hosts_backend.close()
-        if started_ray:
-            from actors.ray_backend import shutdown
-
-            shutdown()
-    energy = (
-        sim.ledger.flops * attrs["energy_per_flop_J"]
-        + (network.node_bytes_sent + network.node_bytes_received) * attrs["energy_per_byte_J"]
-    )
-    metrics = _metrics_frame(sim, network, energy)
+    per_device = _device_totals(sim, network, energy)
+    metrics = _metrics_frame(sim, per_device)
     final = algorithm.final(metrics)
     summary = {
         "netsim_version": __version__,
@@ -240,18 +261,24 @@ def run(
         "params": dict(scenario.params),
         "seed": scenario.seed,
         "backend": hosts_backend.name,
-        "hosts": n_hosts,
+        "hosts": hosts_backend.n_hosts,
+        **hosts_backend.describe(),
         "nodes": n,
         "links": len(prepared.links),
         "trace": None if failures.trace is None else str(failures.trace),
         "trace_nodes": injector.trace_nodes if failures.trace is not None else None,
         "sim_time": float(env.now),
         "wall_time_s": time.perf_counter() - wall_start,
-        "events": int(sim.ledger.steps + counts.sent + len(injector.log.events)),
+        "events": int(devices.jobs + counts.sent + len(injector.log.events)),
         "host_calls": dispatcher.calls,
         "messages": counts.as_dict(),
         "bytes_sent": float(network.node_bytes_sent.sum()),
-        "energy_J": float(energy.sum()),
+        "energy_J": float(per_device["energy_J"].sum()),
+        "energy_by_cause_J": {
+            cause: float(per_device[f"energy_{cause}_J"].sum())
+            for cause in ("compute", "tx", "rx", "idle")
+        },
+        "batteries_exhausted": int(devices.exhausted.sum()),
         "failures": len(injector.log.events),
         "final": final.values,
         "final_notes": final.notes,
@@ -273,37 +300,31 @@ def _network(prepared: Prepared, seed: int) -> Network:
     )
 
 
-def _start_backend(
-    kind: str, algorithm: Any, setup: HostSetup, hosts: int | None, address: str | None
-) -> tuple[Backend, bool]:
-    if kind == "inline":
-        return InlineBackend.start(algorithm, setup, min(hosts or 1, setup.n_nodes)), False
-    from actors.ray_backend import RayBackend, connect, shutdown
+def _device_totals(sim: Simulation, network: Network, energy: EnergyModel) -> dict[str, np.ndarray]:
+    """Per-device totals at the end of the run."""
+    t, devices = sim.now, sim.devices
+    busy, down = devices.busy_by(t), devices.down_by(t)
+    totals = {
+        "flops": devices.flops_by(t),
+        "busy_s": busy,
+        "idle_s": t - busy,
+        "down_s": down,
+        "bytes_sent": network.node_bytes_sent,
+        "bytes_received": network.node_bytes_received,
+    }
+    idle_up = np.clip(t - busy - down, 0.0, None)
+    totals |= energy.breakdown(
+        totals["flops"], network.node_bytes_sent, network.node_bytes_received, idle_up
+    )
+    return totals
 
-    started = connect(address)
-    modules = [m for name, m in sys.modules.items() if name.startswith(MODULE_PREFIX)]
-    try:
-        k = None if hosts is None else min(hosts, setup.n_nodes)
-        return RayBackend(algorithm, setup, k, modules), started
-    except BaseException:
-        if started:
-            shutdown()
-        raise
 
-
-def _metrics_frame(sim: Simulation, network: Network, energy: np.ndarray) -> pd.DataFrame:
+def _metrics_frame(sim: Simulation, per_device: dict[str, np.ndarray]) -> pd.DataFrame:
     """The metric log plus per-node end-of-run totals (at the final time and step)."""
     log = sim.metrics
     last_step = max(log.step, default=0)
     nodes = np.arange(sim.n_nodes)
-    for name, values in (
-        ("flops", sim.ledger.flops),
-        ("busy_s", sim.ledger.busy_s),
-        ("idle_s", sim.now - sim.ledger.busy_s),
-        ("bytes_sent", network.node_bytes_sent),
-        ("bytes_received", network.node_bytes_received),
-        ("energy_J", energy),
-    ):
+    for name, values in per_device.items():
         log.extend(sim.now, last_step, nodes, name, values)
     return pd.DataFrame(
         {

@@ -4,54 +4,48 @@ A protocol is a SimPy process (a generator) that receives a
 :class:`Simulation`. Through it, and only through it, the protocol
 
 - reads the clock (``sim.env``) — the only clock;
-- runs kernels on devices (:meth:`Simulation.compute`): the time a device
-  spends is ``declared FLOPs / compute_flops``, never wall time;
-- sends messages (:meth:`broadcast`, :meth:`unicast`) and reads what was
-  delivered (:meth:`inbox`);
+- runs kernels on devices (:meth:`Simulation.compute`): each device runs its
+  jobs one at a time (:mod:`netsim.devices`), each lasting its declared
+  FLOPs over the device's budget, never wall time;
+- sends messages (:meth:`broadcast`, :meth:`unicast`) whose size is that of
+  their encoded payload, and reads what was delivered (:meth:`inbox`);
 - records metrics (:meth:`record`, :meth:`record_nodes`), which the runner
   turns into ``metrics.parquet``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import numpy as np
 import simpy
 
-from actors.dispatch import CallResult, Dispatcher, PayloadSource
-from actors.host import Inbox, Outputs, Request
 from netsim import rng as rngs
+from netsim.devices import Devices
+from netsim.dispatch import CallResult, Dispatcher, PayloadSource
+from netsim.kernel import HostProgram, Inbox, Request
 from netsim.network import MessageBatch, Network
-
-
-class CostModel(Protocol):
-    def flops(self, request: Request) -> np.ndarray:
-        """FLOPs each device of ``request`` spends on it."""
-        ...
 
 
 @dataclass(frozen=True)
 class Computation:
     """A dispatched call: its outputs and, per request, when each device's
-    outputs are ready (requests of one call run one after another)."""
+    outputs are ready (each device runs its requests one after another)."""
 
     result: CallResult
     finish: list[np.ndarray]
 
-    def outputs(self, i: int = 0) -> Outputs:
+    def outputs(self, i: int = 0) -> dict[str, np.ndarray]:
         return self.result.outputs(i)
 
+    def nbytes(self, i: int, key: str) -> np.ndarray:
+        """Encoded size of each device's payload ``key`` of request ``i``."""
+        return self.result.nbytes(i, key)
 
-class DeviceLedger:
-    """Per-device compute accounting."""
-
-    def __init__(self, n: int) -> None:
-        self.flops = np.zeros(n)
-        self.busy_s = np.zeros(n)
-        self.steps = 0  # device-kernel executions with a cost
+    def payload(self, i: int, key: str) -> PayloadSource:
+        """Payload ``key`` of request ``i``, as message contents (left on the hosts)."""
+        return self.result.payload(i, key)
 
 
 class MetricLog:
@@ -79,7 +73,7 @@ class MetricLog:
         self.step.extend([int(step)] * k)
         self.node.extend(np.asarray(nodes, dtype=np.int64).tolist())
         self.metric.extend([metric] * k)
-        self.value.extend(np.asarray(values, dtype=float).tolist())
+        self.value.extend(np.broadcast_to(np.asarray(values, dtype=float), (k,)).tolist())
 
 
 class Simulation:
@@ -89,23 +83,23 @@ class Simulation:
         self,
         env: simpy.Environment,
         network: Network,
+        devices: Devices,
         dispatcher: Dispatcher,
-        cost: CostModel,
-        compute_flops: np.ndarray,
+        program: HostProgram,
         *,
         seed: int,
+        nodes: Mapping[str, np.ndarray] | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> None:
         self.env = env
+        self.nodes = nodes or {}  # node attributes by name, as arrays over all nodes
         self.network = network
+        self.devices = devices
         self.links = network.links
         self.n_nodes = network.links.n_nodes
         self.dispatcher = dispatcher
-        self.cost = cost
-        self.compute_flops = compute_flops  # changed in place by compute events
-        self.nominal_compute_flops = compute_flops.copy()  # as the scenario gave them
+        self.program = program
         self.seed = seed
-        self.ledger = DeviceLedger(self.n_nodes)
         self.metrics = MetricLog()
         self._progress = progress
 
@@ -117,6 +111,9 @@ class Simulation:
     def live(self) -> np.ndarray:
         """Ids of the nodes that are up now."""
         return np.flatnonzero(self.network.node_up)
+
+    def is_up(self, node: int) -> bool:
+        return bool(self.network.node_up[node])
 
     def timeout_until(self, t: float) -> simpy.Timeout:
         """A timeout that fires at a time ``>= t`` (``now + (t - now)`` can round below ``t``)."""
@@ -133,42 +130,21 @@ class Simulation:
     def compute(self, requests: Sequence[Request]) -> Computation:
         """Run ``requests`` on the hosts now (one call per host).
 
-        A device's outputs of request ``i`` are ready at ``finish[i]``: now plus
-        the FLOPs of this and its earlier requests in the call, over its budget.
-        Only devices that are up may spend FLOPs.
-        """
-        now = self.now
-        busy = np.zeros(self.n_nodes)
-        finish = []
-        for r in requests:
-            flops = np.broadcast_to(np.asarray(self.cost.flops(r), dtype=float), r.devices.shape)
-            spending = flops > 0
-            if spending.any():
-                if not np.all(self.network.node_up[r.devices[spending]]):
-                    raise RuntimeError(
-                        f"protocol error: kernel {r.kernel!r} on a device that is down"
-                    )
-                seconds = flops / self.compute_flops[r.devices]
-                busy[r.devices] += seconds
-                self.ledger.flops[r.devices] += flops
-                self.ledger.busy_s[r.devices] += seconds
-                self.ledger.steps += int(spending.sum())
-            finish.append(now + busy[r.devices])
+        Each device's part of each request is a job on its compute queue,
+        of the FLOPs the program's cost model gives; ``finish[i]`` says when
+        each device's outputs of request ``i`` are ready. Only devices that
+        are up may be given work."""
+        finish = [
+            self.devices.run(r.devices, np.asarray(self.program.cost(r), dtype=float))
+            for r in requests
+        ]
         return Computation(self.dispatcher.call(requests), finish)
 
-    def spend(self, devices: np.ndarray, flops: np.ndarray | float) -> np.ndarray:
-        """Charge ``flops`` of work starting now to ``devices`` (which must be up);
-        returns each one's duration, ``flops / compute_flops``. For protocols whose
-        devices start working at their own times (e.g. when a model arrives)."""
-        devices = np.atleast_1d(np.asarray(devices, dtype=np.int64))
-        flops = np.broadcast_to(np.asarray(flops, dtype=float), devices.shape)
-        if not np.all(self.network.node_up[devices]):
-            raise RuntimeError("protocol error: work charged to a device that is down")
-        seconds = flops / self.compute_flops[devices]
-        np.add.at(self.ledger.flops, devices, flops)
-        np.add.at(self.ledger.busy_s, devices, seconds)
-        self.ledger.steps += int(np.count_nonzero(flops))
-        return seconds
+    def work(self, devices: np.ndarray | int, flops: np.ndarray | float) -> np.ndarray:
+        """Queue ``flops`` of work now on each of ``devices`` that a kernel did
+        without the driver knowing its cost in advance (e.g. encoding, whose
+        FLOPs the kernel reported); when each is done."""
+        return self.devices.run(np.atleast_1d(np.asarray(devices, dtype=np.int64)), flops)
 
     # ------------------------------------------------------------ messaging
     def broadcast(
@@ -176,9 +152,11 @@ class Simulation:
         senders: np.ndarray,
         t_queue: np.ndarray | float,
         size: np.ndarray | float,
-        payload: Any = None,
+        payload: PayloadSource | None = None,
     ) -> MessageBatch:
-        """Every sender broadcasts one message (``size`` bytes) queued at ``t_queue``."""
+        """Every sender broadcasts one message of ``size`` bytes (its encoded
+        payload's) queued at ``t_queue``; ``payload`` holds sender ``i``'s
+        contents at row ``i``."""
         batch = self.network.broadcast(self.now, senders, np.asarray(t_queue, dtype=float), size)
         batch.payload = payload
         return batch
@@ -189,8 +167,10 @@ class Simulation:
         dst: np.ndarray,
         t_queue: np.ndarray | float,
         size: np.ndarray | float,
-        payload: Any = None,
+        payload: PayloadSource | None = None,
     ) -> MessageBatch:
+        """Messages ``src[i] -> dst[i]`` of ``size[i]`` bytes; ``payload`` holds
+        message ``i``'s contents at row ``i``."""
         batch = self.network.unicast(self.now, src, dst, t_queue, size)
         batch.payload = payload
         return batch
@@ -199,22 +179,14 @@ class Simulation:
         """Indices of ``batch``'s messages delivered by now."""
         return self.network.delivered(batch, self.now)
 
-    def inbox(
-        self,
-        batch: MessageBatch | None,
-        receivers: np.ndarray,
-        payload: PayloadSource | np.ndarray,
-    ) -> Inbox:
-        """What ``receivers`` got from ``batch`` by now, as an :class:`Inbox`.
-
-        ``payload`` holds the content of the batch's transmission ``i`` (for a
-        broadcast, of its ``i``-th sender) at row ``i``: an array, or a
-        :class:`PayloadSource` from :meth:`CallResult.payload`."""
-        source = payload if isinstance(payload, PayloadSource) else PayloadSource(payload)
+    def inbox(self, batch: MessageBatch | None, receivers: np.ndarray) -> Inbox:
+        """What ``receivers`` got from ``batch`` by now, as an :class:`Inbox`
+        whose contents are the batch's payload (left on the hosts)."""
         n_recv = len(receivers)
         if batch is None:
             empty = np.zeros(0, dtype=np.int64)
             return Inbox(np.zeros(n_recv + 1, dtype=np.int64), empty, empty, empty, np.empty(0))
+        source: PayloadSource = batch.payload
         msgs = self.delivered(batch)
         position = np.full(self.n_nodes, -1, dtype=np.int64)
         position[receivers] = np.arange(n_recv)

@@ -286,7 +286,7 @@ def run_sweep(
     """Run the points of ``spec`` that are not done, writing into ``out``."""
     import ray
 
-    from actors.ray_backend import connect
+    from netsim.ray_cluster import connect
 
     prepare_dir(out, spec, resume)
     todo = [i for i in range(len(spec.points)) if not is_done(out, i)]

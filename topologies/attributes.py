@@ -2,14 +2,20 @@
 
 Device (node) attributes, in SI units:
 
-=====================  ===========================================
-``compute_flops``      compute budget, FLOP/s
-``uplink_Bps``         uplink bandwidth, bytes/s
-``downlink_Bps``       downlink bandwidth, bytes/s
-``energy_per_flop_J``  energy per FLOP, J
-``energy_per_byte_J``  energy per byte sent or received, J
-``device_class``       name of the class the device was drawn from
-=====================  ===========================================
+========================  ===========================================
+``compute_flops``         compute budget, FLOP/s
+``uplink_Bps``            uplink bandwidth, bytes/s
+``downlink_Bps``          downlink bandwidth, bytes/s
+``energy_per_flop_J``     energy per FLOP computed, J
+``energy_tx_per_byte_J``  energy per byte sent, J
+``energy_rx_per_byte_J``  energy per byte received, J
+``idle_power_W``          power drawn while up and not computing, W
+``battery_J``             optional: battery capacity, J (absent or ``inf``: mains)
+``device_class``          name of the class the device was drawn from
+========================  ===========================================
+
+A graph file written before transmit and receive energy were separate may
+carry ``energy_per_byte_J``; it then stands for both.
 
 Link (edge) attributes: ``latency_s`` (propagation), ``bandwidth_Bps`` (a cap
 on the rate of messages on this link, ``inf`` for none), ``loss`` (probability
@@ -37,7 +43,9 @@ DEVICE_ATTRIBUTES = (
     "uplink_Bps",
     "downlink_Bps",
     "energy_per_flop_J",
-    "energy_per_byte_J",
+    "energy_tx_per_byte_J",
+    "energy_rx_per_byte_J",
+    "idle_power_W",
 )
 LINK_ATTRIBUTES = ("latency_s", "bandwidth_Bps", "loss")
 
@@ -52,22 +60,24 @@ class DeviceClass:
     uplink_Bps: float
     downlink_Bps: float
     energy_per_flop_J: float
-    energy_per_byte_J: float
+    energy_tx_per_byte_J: float
+    energy_rx_per_byte_J: float
+    idle_power_W: float
 
 
 PROFILES: dict[str, tuple[DeviceClass, ...]] = {
     # a 10 GFLOP/s device on a symmetric 100 Mbit/s link
-    "homogeneous": (DeviceClass("device", 1.0, 1e10, 1.25e7, 1.25e7, 1e-10, 1e-7),),
+    "homogeneous": (DeviceClass("device", 1.0, 1e10, 1.25e7, 1.25e7, 1e-10, 1e-7, 5e-8, 0.1),),
     "mixed": (
-        DeviceClass("phone", 0.5, 2e10, 2.5e6, 1.25e7, 1e-10, 1e-7),
-        DeviceClass("laptop", 0.3, 1e11, 1.25e7, 6.25e7, 2e-10, 5e-8),
-        DeviceClass("iot", 0.2, 1e8, 2.5e5, 1.25e6, 1e-9, 2e-7),
+        DeviceClass("phone", 0.5, 2e10, 2.5e6, 1.25e7, 1e-10, 1e-7, 5e-8, 0.05),
+        DeviceClass("laptop", 0.3, 1e11, 1.25e7, 6.25e7, 2e-10, 5e-8, 2.5e-8, 2.0),
+        DeviceClass("iot", 0.2, 1e8, 2.5e5, 1.25e6, 1e-9, 2e-7, 1e-7, 0.01),
     ),
 }
 # Tiers of the edge_cloud topology get server-class defaults.
 TIER_CLASSES: dict[str, DeviceClass] = {
-    "cloud": DeviceClass("cloud", 0.0, 1e13, 1.25e9, 1.25e9, 5e-11, 1e-8),
-    "edge": DeviceClass("edge", 0.0, 1e12, 1.25e8, 1.25e8, 1e-10, 2e-8),
+    "cloud": DeviceClass("cloud", 0.0, 1e13, 1.25e9, 1.25e9, 5e-11, 1e-8, 1e-8, 50.0),
+    "edge": DeviceClass("edge", 0.0, 1e12, 1.25e8, 1.25e8, 1e-10, 2e-8, 2e-8, 20.0),
 }
 
 
@@ -86,6 +96,9 @@ def assign_devices(graph: nx.Graph, profile: str = "homogeneous", *, seed: int =
     for (_, data), draw in zip(graph.nodes(data=True), draws, strict=True):
         cls = TIER_CLASSES.get(data.get("tier", ""), classes[int(draw)])
         data.setdefault("device_class", cls.name)
+        if "energy_per_byte_J" in data:  # an older file: one figure for both directions
+            data.setdefault("energy_tx_per_byte_J", data["energy_per_byte_J"])
+            data.setdefault("energy_rx_per_byte_J", data["energy_per_byte_J"])
         for name in DEVICE_ATTRIBUTES:
             data.setdefault(name, float(getattr(cls, name)))
 

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import netsim
 import topologies
-from actors.host import Kernel, KernelCall, Request
 from algorithms import AverageConsensus
+from netsim.kernel import Kernel, KernelCall, Request
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,18 @@ class CrashingConsensus:
     def combination(self) -> str:
         return self.inner.combination
 
+    def check(self, graph: Any, seed: int) -> None:
+        self.inner.check(graph, seed)
+
+    @property
+    def program(self) -> CrashingConsensus:
+        return self
+
     def init_state(self, setup: Any, rngs: Any) -> Any:
         return self.inner.init_state(setup, rngs)
+
+    def reset(self, state: Any, call: KernelCall) -> Any:
+        return self.inner.reset(state, call)
 
     def kernel(self, name: str) -> Kernel:
         inner = self.inner.kernel(name)
@@ -43,8 +53,8 @@ class CrashingConsensus:
 
         return step
 
-    def flops(self, request: Request) -> Any:
-        return self.inner.flops(request)
+    def cost(self, request: Request) -> Any:
+        return self.inner.cost(request)
 
     def protocol(self, sim: Any) -> Any:
         return self.inner.protocol(sim)

@@ -1,0 +1,204 @@
+"""The host program of the server-based family (FedAvg, FedBuff, FedCode):
+device state and kernels, shared by every method built on it.
+
+Each host keeps
+
+- a :class:`~algorithms.learning.Learner`: its clients' data shards and one
+  scratch model per prototype;
+- per client: the weights it holds (what it last received, trained and
+  quantized) and its codec memory (error feedback);
+- on the server's host: the global model of every prototype by *version*
+  (explicit versions keep the host's eager work consistent with the clock:
+  a model published at a given virtual time is the version the driver
+  names, whatever the host has computed since).
+
+Kernels (declared costs in :meth:`FederatedProgram.cost`; encoding FLOPs,
+which depend on the data (k-means iterations), are reported by the kernel as
+``encode_flops`` and queued by the driver after the job):
+
+============  ==========  ====================================================
+``evaluate``  server      test accuracy and loss of a version (measurement)
+``publish``   server      a version, encoded for the downlink: ``model``
+``train``     clients     decode the received model, train, encode ``update``
+``partial``   edge nodes  average the updates heard, re-encode one ``update``
+``aggregate`` server      FedAvg / FedCode: the next version from the updates
+``apply``     server      FedBuff: the next version from buffered deltas
+============  ==========  ====================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from algorithms.federated import aggregation
+from algorithms.federated.codecs import Codebook, Codec, Encoded
+from algorithms.federated.routing import Route
+from algorithms.learning import Learner, LearningConfig
+from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
+from netsim.network import LinkTable
+
+KEEP_VERSIONS = 4  # versions the server keeps (FedBuff's slowest clients use older ones)
+
+
+@dataclass
+class FederatedState:
+    learner: Learner
+    held: dict[int, np.ndarray] = field(default_factory=dict)
+    memory: dict[int, np.ndarray | None] = field(default_factory=dict)
+    versions: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # server only
+
+
+@dataclass(frozen=True)
+class FederatedProgram:
+    """Host program for a server at node ``server`` with codecs ``up`` (client
+    to server) and ``down`` (server to client)."""
+
+    learning: LearningConfig
+    server: int
+    up: Codec
+    down: Codec
+
+    # ------------------------------------------------------------ state
+    def init_state(self, setup: HostSetup, rngs: list[np.random.Generator]) -> FederatedState:
+        links = LinkTable.from_arrays(setup.n_nodes, setup.link_src, setup.link_dst)
+        clients = np.array(Route(links, self.server).clients, dtype=np.int64)
+        prototypes = self.learning.prototype_of(setup.nodes, setup.n_nodes)
+        learner = Learner(self.learning, setup.seed, setup.devices, clients, prototypes)
+        state = FederatedState(learner)
+        if self.server in set(setup.devices.tolist()):
+            state.versions = {(p, 0): v.copy() for p, v in learner.initial.items()}
+        return state
+
+    def kernel(self, name: str) -> Kernel:
+        kernels: dict[str, Kernel] = {
+            "evaluate": self._evaluate,
+            "publish": self._publish,
+            "train": self._train,
+            "partial": self._partial,
+            "aggregate": self._aggregate,
+            "apply": self._apply,
+        }
+        return kernels[name]
+
+    def reset(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        """A client forgets what it held; a server loses its models and starts
+        over from the initial ones."""
+        for d in call.devices.tolist():
+            state.held.pop(d, None)
+            state.memory.pop(d, None)
+            if d == self.server:
+                for p, v in list(state.versions):
+                    state.versions[(p, v)] = state.learner.initial[p].copy()
+        return state, {}
+
+    def cost(self, request: Request) -> np.ndarray:
+        """FLOPs of a request, from its parameters and the messages it carries."""
+        n = len(request.devices)
+        params, kernel = request.params, request.kernel
+        if kernel == "train":
+            decode = self.down.decode_flops(int(params["size"]), str(params["kind_down"]))
+            return np.asarray(request.inputs["train_flops"], dtype=float) + decode
+        if kernel in ("partial", "aggregate", "apply"):
+            assert request.inbox is not None
+            heard = request.inbox.counts().astype(float)
+            size = int(params["size"])
+            if kernel == "aggregate" and params["kind_up"] == "codebook":
+                k = self.up.clusters if isinstance(self.up, Codebook) else 1
+                return np.array([aggregation.pooled_snap_flops(size, int(h), k) for h in heard])
+            per_message = self.up.decode_flops(size, "model") + aggregation.average_flops(size, 1)
+            return np.asarray(heard * per_message, dtype=float)
+        return np.zeros(n)
+
+    # ------------------------------------------------------------ kernels
+    def _evaluate(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        p, v = str(call.params["prototype"]), int(call.params["version"])
+        accuracy, loss = state.learner.evaluate(p, state.versions[(p, v)])
+        return state, {"accuracy": np.array([accuracy]), "loss": np.array([loss])}
+
+    def _publish(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        p, v = str(call.params["prototype"]), int(call.params["version"])
+        rng = call.rngs[int(call.idx[0])]
+        message, _, flops = self.down.encode(state.versions[(p, v)], None, rng, call.params["kind"])
+        return state, {
+            "model": Payloads.objects([message], [message.nbytes]),
+            "encode_flops": np.array([flops]),
+        }
+
+    def _train(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        assert call.inbox is not None
+        learner, send = state.learner, str(call.params["send"])
+        kind_up = str(call.params["kind_up"])
+        messages, flops = [], np.zeros(len(call.devices))
+        for i, d in enumerate(call.devices.tolist()):
+            initial = learner.initial[learner.prototype[d]]
+            received = self.down.decode(call.inbox.messages(i)[0], state.held.get(d, initial))
+            trained = learner.train(d, received)
+            x = trained - received if send == "delta" else trained
+            rng = call.rngs[int(call.idx[i])]
+            message, state.memory[d], flops[i] = self.up.encode(
+                x, state.memory.get(d), rng, kind_up
+            )
+            if self.up.target == "weights":  # it keeps the weights it sent, as the server sees them
+                state.held[d] = self.up.decode(message, trained)
+                flops[i] += self.up.decode_flops(len(x), kind_up)
+            else:
+                state.held[d] = trained
+            messages.append(message)
+        samples = np.array([learner.samples(d) for d in call.devices.tolist()], dtype=float)
+        return state, {
+            "update": Payloads.objects(messages, [m.nbytes for m in messages]),
+            "encode_flops": flops,
+            "samples": samples,
+        }
+
+    def _decoded(self, messages: np.ndarray) -> np.ndarray:
+        return np.array([self.up.decode(m, None) for m in messages], dtype=np.float32)
+
+    def _partial(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        assert call.inbox is not None
+        weights = np.asarray(call.params["weights"], dtype=float)
+        average = aggregation.weighted_average(self._decoded(call.inbox.messages(0)), weights)
+        rng = call.rngs[int(call.idx[0])]
+        message, _, flops = self.up.encode(average, None, rng, "model")
+        return state, {
+            "update": Payloads.objects([message], [message.nbytes]),
+            "encode_flops": np.array([flops]),
+        }
+
+    def _aggregate(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        assert call.inbox is not None
+        p = str(call.params["prototype"])
+        base = state.versions[(p, int(call.params["base"]))]
+        messages: list[Encoded] = list(call.inbox.messages(0))
+        if not messages:
+            new = base.copy()
+        elif call.params["kind_up"] == "codebook":
+            new = aggregation.pooled_codebook_snap(base, [m.arrays[0] for m in messages])
+        else:
+            vectors = self._decoded(np.array(messages, dtype=object))
+            if call.params["send"] == "delta":
+                vectors = vectors + base
+            new = aggregation.weighted_average(vectors, np.asarray(call.params["weights"]))
+        return self._store(state, call, p, new)
+
+    def _apply(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        assert call.inbox is not None
+        p = str(call.params["prototype"])
+        base = state.versions[(p, int(call.params["base"]))]
+        deltas = self._decoded(call.inbox.messages(0))
+        weights = np.asarray(call.params["weights"], dtype=float)
+        new = aggregation.buffered_step(base, deltas, weights, float(call.params["server_lr"]))
+        return self._store(state, call, p, new)
+
+    def _store(
+        self, state: FederatedState, call: KernelCall, p: str, model: np.ndarray
+    ) -> tuple[FederatedState, Outputs]:
+        """Keep ``model`` as the new version (dropping old ones) and evaluate it."""
+        version = int(call.params["version"])
+        state.versions[(p, version)] = model
+        for key in [k for k in state.versions if k[0] == p and k[1] <= version - KEEP_VERSIONS]:
+            del state.versions[key]
+        accuracy, loss = state.learner.evaluate(p, model)
+        return state, {"accuracy": np.array([accuracy]), "loss": np.array([loss])}

@@ -1,0 +1,204 @@
+"""The one small interface between the engine and the hosts.
+
+:class:`Dispatcher.call` takes every request of one timestamp, splits them by
+host, and sends each host **one** call with all of its parts. It returns at
+once; outputs are fetched (and, on Ray, awaited) only when the protocol reads
+them, at the virtual time where they are consumed, so that kernels on
+different hosts overlap. The driver reads a call's small outputs only; message
+contents (:class:`~netsim.kernel.Payloads`) stay on the hosts and travel as
+references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from netsim.kernel import NBYTES, PayloadPart, RemotePayload, Request, concatenate_rows
+
+
+class HostFuture(Protocol):
+    """The pending result of one host call.
+
+    ``meta()`` is the driver-visible part (per request: small outputs and the
+    sizes of payloads); ``handle`` names the payload part for other hosts (a
+    Ray object reference), or is ``None`` when ``bulk()`` is local."""
+
+    @property
+    def handle(self) -> Any: ...
+
+    def meta(self) -> list[dict[str, np.ndarray]]: ...
+
+    def bulk(self) -> list[dict[str, np.ndarray]]: ...
+
+
+class Backend(Protocol):
+    """Runs host calls. ``assignment[d]`` is the host of device ``d``."""
+
+    name: str
+    assignment: np.ndarray
+
+    @property
+    def n_hosts(self) -> int: ...
+
+    def submit(self, host: int, requests: list[Request]) -> HostFuture: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Where the hosts run (for the summary)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def partition(n_devices: int, hosts: int) -> np.ndarray:
+    """Host of each device: contiguous blocks of nearly equal size."""
+    if hosts < 1:
+        raise ValueError("hosts must be >= 1")
+    return (np.arange(n_devices) * hosts) // max(n_devices, 1)
+
+
+@dataclass(frozen=True)
+class PayloadSource:
+    """Message contents for :meth:`netsim.simulation.Simulation.inbox`: the row
+    for position ``p`` of a request is ``data[p]`` (local array) or
+    ``data[row_of[p]]`` (a :class:`RemotePayload` left on the hosts)."""
+
+    data: np.ndarray | RemotePayload
+    row_of: np.ndarray | None = None
+
+    def take(self, positions: np.ndarray | list[int]) -> PayloadSource:
+        """The contents at ``positions``, as a source of its own (e.g. a message
+        forwarded as it was received)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.row_of is None:
+            return PayloadSource(self.data[positions])
+        return PayloadSource(self.data, self.row_of[positions])
+
+
+def stack_sources(picks: list[tuple[PayloadSource, int]]) -> PayloadSource:
+    """One source whose row ``i`` is position ``picks[i][1]`` of source
+    ``picks[i][0]``: contents of messages from different calls, as one (e.g.
+    every update a server aggregates). Remote contents stay remote."""
+    if not picks:
+        return PayloadSource(np.empty(0))
+    if all(not isinstance(src.data, RemotePayload) for src, _ in picks):
+        rows = [src.take([pos]).data for src, pos in picks]
+        return PayloadSource(concatenate_rows(rows))  # type: ignore[arg-type]
+    parts: list[PayloadPart] = []
+    for src, pos in picks:
+        assert isinstance(src.data, RemotePayload) and src.row_of is not None
+        parts.extend(src.data[np.array([src.row_of[pos]])].parts)
+    return PayloadSource(RemotePayload(tuple(parts)))
+
+
+class _NoOutputs(dict[str, np.ndarray]):
+    """Outputs of a request for no device: every key maps to an empty array."""
+
+    def __missing__(self, key: str) -> np.ndarray:
+        return np.empty(0)
+
+
+class CallResult:
+    """Outputs of one dispatched call, gathered per request on first use."""
+
+    def __init__(
+        self,
+        requests: Sequence[Request],
+        parts: list[tuple[HostFuture, list[np.ndarray]]],
+    ) -> None:
+        self._requests = requests
+        self._parts = parts  # per host: future, and per request the positions it served
+        self._gathered: dict[int, dict[str, np.ndarray]] = {}
+
+    def outputs(self, i: int = 0) -> dict[str, np.ndarray]:
+        """The driver-visible outputs of request ``i``, rows in its device order.
+        A payload output ``key`` appears as its sizes, ``key + ".nbytes"``."""
+        if i in self._gathered:
+            return self._gathered[i]
+        n = len(self._requests[i].devices)
+        if n == 0:  # no host ran it (e.g. every node is down): empty outputs, any key
+            self._gathered[i] = _NoOutputs()
+            return self._gathered[i]
+        self._gathered[i] = _gather(
+            n, [(positions[i], future.meta()[i]) for future, positions in self._parts]
+        )
+        return self._gathered[i]
+
+    def nbytes(self, i: int, key: str) -> np.ndarray:
+        """Exact encoded size of each row of payload ``key`` of request ``i``."""
+        return np.asarray(self.outputs(i)[key + NBYTES], dtype=np.int64)
+
+    def payload(self, i: int, key: str) -> PayloadSource:
+        """Payload ``key`` of request ``i`` as message contents. Contents on
+        remote hosts stay where they are: receivers fetch them, the driver
+        never does."""
+        handles = [future.handle for future, _ in self._parts]
+        if any(h is None for h in handles):  # local hosts: the arrays themselves
+            n = len(self._requests[i].devices)
+            pieces = [(positions[i], future.bulk()[i]) for future, positions in self._parts]
+            return PayloadSource(_gather(n, pieces)[key] if n else np.empty(0))
+        n = len(self._requests[i].devices)
+        row_of = np.empty(n, dtype=np.int64)
+        parts, offset = [], 0
+        for handle, (_, positions) in zip(handles, self._parts, strict=True):
+            k = len(positions[i])
+            if k:
+                row_of[positions[i]] = offset + np.arange(k)
+                parts.append(PayloadPart(handle, i, key, np.arange(k)))
+                offset += k
+        return PayloadSource(RemotePayload(tuple(parts)), row_of)
+
+
+def _gather(n: int, pieces: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> dict[str, Any]:
+    """One output mapping of ``n`` rows from the hosts' pieces (positions, outputs)."""
+    pieces = [(p, out) for p, out in pieces if len(p)]
+    if len(pieces) == 1 and len(pieces[0][0]) == n and np.array_equal(pieces[0][0], np.arange(n)):
+        return pieces[0][1]
+    gathered: dict[str, Any] = {}
+    for positions, out in pieces:
+        for key, value in out.items():
+            value = np.asarray(value) if not isinstance(value, np.ndarray) else value
+            if key not in gathered:
+                gathered[key] = np.empty((n, *value.shape[1:]), dtype=value.dtype)
+            if value.dtype == object:
+                for p, v in zip(positions, value, strict=True):
+                    gathered[key][p] = v
+            else:
+                gathered[key][positions] = value
+    return gathered
+
+
+class Dispatcher:
+    """Splits requests by host and submits one call per host."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.calls = 0  # host calls made, for the summary
+
+    def call(self, requests: Sequence[Request]) -> CallResult:
+        assignment = self.backend.assignment
+        n_hosts = self.backend.n_hosts
+        # per request, per host: positions of that host's devices in the request
+        split: list[list[np.ndarray]] = []
+        for r in requests:
+            if n_hosts == 1:
+                split.append([np.arange(len(r.devices))])
+                continue
+            hosts = assignment[r.devices]
+            order = np.argsort(hosts, kind="stable")
+            bounds = np.searchsorted(hosts[order], np.arange(n_hosts + 1))
+            split.append([order[bounds[h] : bounds[h + 1]] for h in range(n_hosts)])
+        parts = []
+        for h in range(n_hosts):
+            positions = [s[h] for s in split]
+            if not any(len(p) for p in positions):
+                continue
+            host_requests = [
+                r if n_hosts == 1 else r.select(p) for r, p in zip(requests, positions, strict=True)
+            ]
+            parts.append((self.backend.submit(h, host_requests), positions))
+            self.calls += 1
+        return CallResult(requests, parts)

@@ -1,0 +1,74 @@
+"""Joining or starting a Ray cluster, for the Ray backend and for sweeps.
+
+``ray`` is imported where it is used: a run on the inline backend never
+loads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from netsim.errors import InputError
+
+PROBE_TIMEOUT_S = 3.0
+DEFAULT_GCS_PORT = 6379
+
+
+def connect(
+    address: str | None, num_cpus: int | None = None, runtime_env: dict[str, Any] | None = None
+) -> bool:
+    """Join the Ray cluster at ``address`` (or ``RAY_ADDRESS``), or start a local
+    one. Returns ``True`` if this call started Ray (the caller then shuts it down).
+    ``runtime_env`` (e.g. a ``working_dir``) applies to every task of the job."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+    }
+    if runtime_env:
+        kwargs["runtime_env"] = runtime_env
+    if address is None:
+        kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+    elif address != "auto":
+        _probe(address)
+    try:
+        ray.init(address=address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"--address {address}: cannot connect to a Ray cluster: {first}") from None
+    return True
+
+
+def _probe(address: str) -> None:
+    """Fail fast, with one line, when nothing listens at ``address`` (``ray.init``
+    itself retries for minutes)."""
+    hostport = address.split("://", 1)[-1]
+    host, _, port_text = hostport.rpartition(":")
+    if not host:
+        host, port_text = hostport, str(DEFAULT_GCS_PORT)
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise InputError(f"--address {address}: expected HOST:PORT or 'auto'") from None
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise InputError(
+            f"--address {address}: no Ray cluster answers there ({reason}); "
+            "start one with `ray start --head` or check the address"
+        ) from None
+
+
+def shutdown() -> None:
+    import ray
+
+    ray.shutdown()
