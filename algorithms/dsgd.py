@@ -100,7 +100,7 @@ class DSGD:
     def init_state(self, setup: HostSetup, rngs_: list[np.random.Generator]) -> DSGDState:
         assert setup.self_weight is not None and setup.link_weight is not None
         everyone = np.arange(setup.n_nodes)
-        prototypes = self.learning.prototype_of(setup.nodes, setup.n_nodes)
+        prototypes = self.learning.prototype_of(setup.nodes, everyone)
         learner = Learner(self.learning, setup.seed, setup.devices, everyone, prototypes)
         (start,) = learner.initial.values()
         params = np.tile(start, (len(setup.devices), 1))

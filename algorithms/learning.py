@@ -90,25 +90,29 @@ class LearningConfig:
         """Every prototype's model."""
         return dict(self.prototypes) or {DEFAULT_PROTOTYPE: ModelSpec(self.model, self.hidden)}
 
-    def prototype_of(self, nodes: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-        """Each node's prototype name, from the node attribute (InputError when
-        a node has none, or one the config does not name)."""
+    def prototype_of(
+        self, nodes: Mapping[str, np.ndarray], trainers: list[int] | np.ndarray
+    ) -> dict[int, str]:
+        """The prototype of each node that trains, from the node attribute
+        ``prototype`` (InputError naming the first that has none, or one the
+        config does not name)."""
+        trainers = [int(k) for k in trainers]
         if not self.prototypes:
-            return np.full(n, DEFAULT_PROTOTYPE, dtype=object)
-        if PROTOTYPE_ATTRIBUTE not in nodes:
-            raise InputError(
-                f"topology: node attribute {PROTOTYPE_ATTRIBUTE!r} missing "
-                f"(the learning config names prototypes {', '.join(sorted(self.prototypes))})"
-            )
-        names = np.asarray(nodes[PROTOTYPE_ATTRIBUTE], dtype=object)
-        unknown = [k for k in range(n) if names[k] not in self.prototypes]
-        if unknown:
-            k = unknown[0]
-            raise InputError(
-                f"topology node {k}: prototype {names[k]!r} is not one of "
-                f"{', '.join(sorted(self.prototypes))}"
-            )
-        return names
+            return dict.fromkeys(trainers, DEFAULT_PROTOTYPE)
+        names = nodes.get(PROTOTYPE_ATTRIBUTE)
+        known = ", ".join(sorted(self.prototypes))
+        out = {}
+        for k in trainers:
+            name = None if names is None else names[k]
+            if name is None:
+                raise InputError(
+                    f"topology node {k}: attribute {PROTOTYPE_ATTRIBUTE!r} missing "
+                    f"(the learning config names prototypes {known})"
+                )
+            if name not in self.prototypes:
+                raise InputError(f"topology node {k}: prototype {name!r} is not one of {known}")
+            out[k] = str(name)
+        return out
 
     def model_seed(self, seed: int, prototype: str) -> int:
         """Seed of a prototype's initial model (the same on every host)."""
@@ -195,7 +199,7 @@ class Learner:
         seed: int,
         devices: np.ndarray,
         clients: np.ndarray,
-        prototype: np.ndarray,
+        prototype: Mapping[int, str],
     ) -> None:
         import torch
 
@@ -205,7 +209,7 @@ class Learner:
         self.shards = {
             int(d): self.split.clients[shard_of[int(d)]] for d in devices if int(d) in shard_of
         }
-        self.prototype = {int(d): str(prototype[int(d)]) for d in devices}
+        self.prototype = {int(d): prototype[int(d)] for d in devices if int(d) in prototype}
         self.models = {
             name: spec.build(self.split.input_shape, self.split.classes, cfg.model_seed(seed, name))
             for name, spec in cfg.specs.items()

@@ -329,9 +329,11 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
             f"dropped {m['dropped']:,}  in flight {m['in_flight']:,}",
         ),
         ("bytes sent", _bytes(summary["bytes_sent"])),
-        ("energy", f"{summary['energy_J']:.6g} J"),
+        ("energy", _energy(summary)),
         ("failures", f"{summary['failures']:,} events"),
     ]
+    if summary.get("batteries_exhausted"):
+        rows.append(("batteries", f"{summary['batteries_exhausted']} ran out (see failures.csv)"))
     if summary.get("trace"):
         named, n = summary["trace_nodes"], summary["nodes"]
         others = f" (the other {n - named} never fail)" if named < n else ""
@@ -342,6 +344,13 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
     rows.append(("output", str(out)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _energy(summary: dict[str, Any]) -> str:
+    causes = summary.get("energy_by_cause_J", {})
+    names = {"compute": "compute", "tx": "transmit", "rx": "receive", "idle": "idle"}
+    parts = ", ".join(f"{names[k]} {v:.3g}" for k, v in causes.items() if k in names)
+    return f"{summary['energy_J']:.6g} J" + (f" ({parts})" if parts else "")
 
 
 def _bytes(n: float) -> str:

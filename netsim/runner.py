@@ -135,10 +135,12 @@ def _check_attributes(graph: nx.Graph) -> None:
 
 
 def _node_arrays(graph: nx.Graph, algorithm: Algorithm) -> dict[str, np.ndarray]:
-    """Node attributes present on every node, as arrays by node id: numbers
-    as floats, anything else (e.g. a model prototype's name) as objects."""
+    """Node attributes as arrays by node id: numbers present on every node as
+    floats; anything else (e.g. a model prototype's name) as objects, ``None``
+    where a node lacks it."""
     n = graph.number_of_nodes()
     names: set[str] = set.intersection(*(set(d) for _, d in graph.nodes(data=True)))
+    anywhere: set[str] = set.union(*(set(d) for _, d in graph.nodes(data=True)))
     for name in algorithm.node_attributes:
         if name not in names:
             missing = next(k for k, d in graph.nodes(data=True) if name not in d)
@@ -154,7 +156,10 @@ def _node_arrays(graph: nx.Graph, algorithm: Algorithm) -> dict[str, np.ndarray]
         else:
             arrays[name] = np.empty(n, dtype=object)
             arrays[name][:] = values
-    if "battery_J" not in arrays:
+    for name in sorted(anywhere - names):
+        arrays[name] = np.empty(n, dtype=object)
+        arrays[name][:] = [graph.nodes[k].get(name) for k in range(n)]
+    if "battery_J" not in arrays or arrays["battery_J"].dtype == object:
         arrays["battery_J"] = np.array(
             [float(graph.nodes[k].get("battery_J", math.inf)) for k in range(n)]
         )

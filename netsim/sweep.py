@@ -51,7 +51,9 @@ class SweepSpec:
     hosts: int | None = None
 
     def same_work(self, other: SweepSpec) -> bool:
-        return (self.scenario, self.points) == (other.scenario, other.points)
+        """The same scenario file (however its path is written) and points."""
+        same_file = os.path.realpath(self.scenario) == os.path.realpath(other.scenario)
+        return same_file and self.points == other.points
 
 
 # ------------------------------------------------------------------ specification
@@ -431,7 +433,8 @@ def summarize(out: Path) -> pd.DataFrame:
     spec = SweepSpec(**json.loads((out / SPEC_FILE).read_text()))
     params = sorted({k for p in spec.points for k in p} - {"seed"})
     done = table[table["status"] == "done"]
-    numbers = [c for c in done.columns if c.startswith("final_")] + ["wall_time_s"]
+    numbers = [c for c in done.columns if c.startswith("final_")]
+    numbers += ["sim_time", "bytes_sent", "energy_J", "wall_time_s"]
     if done.empty:
         raise InputError(f"{out}: no point is done yet")
     grouped = done.groupby(params, dropna=False) if params else done.groupby(lambda _: "all")

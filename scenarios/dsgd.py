@@ -3,6 +3,8 @@ own shard and averages with its neighbours, on any topology.
 
     netsim run scenarios/dsgd.py --set topology=ring --set nodes=16 --backend ray --hosts 2
 
+``codec`` encodes the models nodes broadcast: ``none`` (float32), ``fp16``
+or ``fedcode`` (a 64-entry k-means codebook and 6-bit indices).
 Records, every round, test ``accuracy`` and ``loss`` of the average model,
 ``node_accuracy`` (mean of each node's own model) and ``consensus_distance``.
 ``summary.json`` ``final`` has the last ``accuracy`` and ``time_to_target_s``.
@@ -12,7 +14,7 @@ from typing import Literal
 
 import netsim
 import topologies
-from algorithms import DSGD, DataSpec, LearningConfig
+from algorithms import DSGD, DataSpec, LearningConfig, federated
 from netsim import rng
 
 
@@ -30,6 +32,7 @@ def scenario(
     lr: float = 0.1,
     optimizer: Literal["sgd", "adam"] = "sgd",
     devices: Literal["homogeneous", "mixed"] = "mixed",
+    codec: Literal["none", "fp16", "fedcode"] = "none",
     target_accuracy: float = 0.9,
     failures: float = 0.0,
     mttr_s: float = 0.2,
@@ -46,7 +49,13 @@ def scenario(
         lr=lr,
         optimizer=optimizer,
     )
-    algo = DSGD(learning=learning, rounds=rounds, weights=weights, target_accuracy=target_accuracy)
+    algo = DSGD(
+        learning=learning,
+        rounds=rounds,
+        weights=weights,
+        target_accuracy=target_accuracy,
+        codec=federated.codec(codec),
+    )
     churn = netsim.Churn.from_downtime(failures, mttr_s)
     return netsim.Scenario(
         name="dsgd", graph=graph, algorithm=algo, seed=seed, failures=netsim.Failures(churn=churn)

@@ -4,6 +4,7 @@ determinism across backends, and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 import netsim
 from algorithms import datasets, learning, models
+from algorithms.federated import FP16
 from netsim.errors import InputError
 from tests.conftest import ROOT, build
 from tests.test_cli import run_cli
@@ -171,6 +173,54 @@ def test_synchronous_round_duration_is_the_slowest_clients_path(tmp_path: Path) 
         assert arrivals[c] == pytest.approx(expected[c], rel=1e-9)
     duration = m[(m.metric == "round_duration_s")]["value"].iloc[0]
     assert duration == pytest.approx(max(expected.values()), rel=1e-9)
+
+
+def test_round_times_include_every_queue_server_included(tmp_path: Path) -> None:
+    """Two rounds with fp16 both ways and a slow server (1 MFLOP/s), so that
+    its compute queue shows. Recomputed from topology.graphml, the model's
+    FLOP count and the data split alone: each round, the server encodes the
+    model (P FLOPs), sends it down its FIFO uplink in client order, each
+    client decodes and trains (P + training FLOPs), encodes (P), and sends
+    back; after the last update the server decodes and averages (3 P per
+    update) before the next round starts."""
+    scenario = build("fedavg", rounds=2, participation=0.3)
+    scenario.graph.nodes[0]["compute_flops"] = 1e6
+    algo = dataclasses.replace(scenario.algorithm, up=FP16(), down=FP16())
+    r = netsim.run(dataclasses.replace(scenario, algorithm=algo))
+    out = r.write(tmp_path / "run")
+    g = nx.read_graphml(out / "topology.graphml", node_type=int)
+    cfg = algo.learning
+    split = datasets.split(cfg.data, 50, seed=0)
+    model = models.build("mlp", split.input_shape, split.classes, seed=0)
+    p = models.parameter_count(model)
+    per_sample = models.training_flops_per_sample(model, split.input_shape, split.classes)
+    m = r.metrics
+    server_rate = g.nodes[0]["compute_flops"]
+    start = 0.0
+    for step in (1, 2):
+        selected = sorted(m[(m.metric == "update_used") & (m.step == step)]["node"].astype(int))
+        t = start + p / server_rate  # the server encodes the model
+        arrivals = {}
+        for c in selected:  # FIFO on the server's uplink
+            rate, lat = _link(g, 0, c)
+            t += 2 * p / rate
+            train = cfg.local_epochs * len(split.clients[c - 1]) * per_sample  # client c: shard c-1
+            done = t + lat + (p + train) / g.nodes[c]["compute_flops"]
+            done += p / g.nodes[c]["compute_flops"]
+            up_rate, up_lat = _link(g, c, 0)
+            arrivals[c] = done + 2 * p / up_rate + up_lat
+        rows = m[(m.metric == "update_arrival_s") & (m.step == step)].set_index("node")["value"]
+        duration = m[(m.metric == "round_duration_s") & (m.step == step)]
+        round_start = float(duration["time"].iloc[0] - duration["value"].iloc[0])
+        assert round_start == pytest.approx(start, rel=1e-9, abs=1e-12)
+        for c in selected:
+            assert rows[c] + round_start == pytest.approx(arrivals[c], rel=1e-9)
+        close = max(arrivals.values())
+        assert float(duration["time"].iloc[0]) == pytest.approx(close, rel=1e-9)
+        start = close + 3 * p * len(selected) / server_rate  # the server aggregates
+        accuracy = m[(m.metric == "accuracy") & (m.node == -1) & (m.step == step)]
+        assert float(accuracy["time"].iloc[0]) == pytest.approx(start, rel=1e-9)
+    assert r.summary["sim_time"] == pytest.approx(start, rel=1e-9)
 
 
 def test_a_deadline_drops_exactly_the_clients_too_slow_for_it(tmp_path: Path) -> None:
@@ -334,3 +384,53 @@ def test_unknown_data_set_in_python() -> None:
     ):
         datasets.DataSpec("cifar")
     assert math.isfinite(1.0)
+
+
+# ------------------------------------------------------------------ prototypes and codecs
+def test_each_prototype_trains_and_sends_its_own_model() -> None:
+    """Clients of two prototypes (MLPs of 8 and 64 hidden units; the server has
+    none): each client's messages are the size of its own model, and each
+    prototype has its own global model."""
+    import topologies
+    from algorithms import DataSpec, FedAvg, LearningConfig, ModelSpec
+
+    graph = topologies.build("star", 7)
+    for k in range(1, 7):
+        graph.nodes[k]["prototype"] = "small" if k % 2 else "large"
+    specs = {"small": ModelSpec("mlp", 8), "large": ModelSpec("mlp", 64)}
+    learning = LearningConfig(data=DataSpec("digits"), prototypes=specs, lr=0.2, local_epochs=2)
+    r = netsim.run(netsim.Scenario("protos", graph, FedAvg(learning=learning, rounds=2)))
+    size = {
+        p: models.parameter_count(models.build("mlp", (1, 8, 8), 10, 0, s.hidden))
+        for p, s in specs.items()
+    }
+    for k in range(1, 7):
+        p = graph.nodes[k]["prototype"]
+        assert r.graph.edges[0, k]["bytes"] == 2 * 4 * size[p]
+        assert r.graph.edges[k, 0]["bytes"] == 2 * 4 * size[p]
+    acc = {p: r.series(f"accuracy_{p}")["value"].iloc[-1] for p in specs}
+    assert r.series("accuracy")["value"].iloc[-1] == pytest.approx(np.mean(list(acc.values())))
+    assert acc["small"] != acc["large"]
+
+
+def test_prototypes_must_be_named_on_every_client() -> None:
+    import topologies
+    from algorithms import FedAvg, LearningConfig, ModelSpec
+
+    graph = topologies.build("star", 4)
+    graph.nodes[1]["prototype"] = "small"
+    graph.nodes[2]["prototype"] = "tiny"
+    learning = LearningConfig(prototypes={"small": ModelSpec("mlp", 8)})
+    with pytest.raises(InputError, match="topology node 2: prototype 'tiny' is not one of small"):
+        netsim.run(netsim.Scenario("bad", graph, FedAvg(learning=learning, rounds=1)))
+    graph.nodes[2]["prototype"] = "small"
+    with pytest.raises(InputError, match="topology node 3: attribute 'prototype' missing"):
+        netsim.run(netsim.Scenario("bad", graph, FedAvg(learning=learning, rounds=1)))
+
+
+def test_dsgd_broadcasts_what_its_codec_encodes() -> None:
+    """fp16 halves every broadcast; the average model still learns."""
+    full = netsim.run(build("dsgd", nodes=6, rounds=3))
+    half = netsim.run(build("dsgd", nodes=6, rounds=3, codec="fp16"))
+    assert half.summary["bytes_sent"] == full.summary["bytes_sent"] / 2
+    assert half.final["accuracy"] == pytest.approx(full.final["accuracy"], abs=0.03)

@@ -9,6 +9,7 @@ encoded sizes, never a model vector.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -63,8 +64,7 @@ class Federation:
         self.clients = self.route.clients
         split = datasets.split(learning.data, len(self.clients), sim.seed)
         self.samples = {c: len(split.clients[k]) for k, c in enumerate(self.clients)}
-        prototype = learning.prototype_of(sim.nodes, sim.n_nodes)
-        self.prototype = {c: str(prototype[c]) for c in self.clients}
+        self.prototype = learning.prototype_of(sim.nodes, self.clients)
         self.prototypes = sorted(set(self.prototype.values()))
         table = cost_table(learning, split, sim.seed)
         self.size = {p: table[p][0] for p in self.prototypes}  # parameters
@@ -159,29 +159,26 @@ class Federation:
         return batch
 
     # ------------------------------------------------------------ checks
+    def _hop_seconds(self, u: int, v: int, size: float) -> float:
+        """A transfer of ``size`` bytes over ``u -> v`` with an empty queue."""
+        net = self.sim.network
+        e = int(self.sim.links.index(np.array([u]), np.array([v]))[0])
+        return size / float(net.nominal_link_rate[e]) + float(net.nominal_latency_s[e])
+
     def fastest_round(self) -> tuple[float, float, float]:
         """The fastest any client could complete a round with empty queues:
         download, training, upload (messages at their uncompressed size with
         no codec, of no size with one: a lower bound)."""
-        sim, net = self.sim, self.sim.network
         best, parts = math.inf, (0.0, 0.0, 0.0)
         for c in self.clients:
             raw = 4.0 * self.size[self.prototype[c]]
             down_bytes = raw if isinstance(self.down, Identity) else 0.0
             up_bytes = raw if isinstance(self.up, Identity) else 0.0
-            path = self.route.path(c)
-            down = up = 0.0
-            for a, b in zip(path[1:], path[:-1], strict=True):  # a is the parent of b
-                for u, v, size in ((a, b, down_bytes), (b, a, up_bytes)):
-                    e = int(sim.links.index(np.array([u]), np.array([v]))[0])
-                    seconds = size / float(net.nominal_link_rate[e]) + float(
-                        net.nominal_latency_s[e]
-                    )
-                    if u == a:
-                        down += seconds
-                    else:
-                        up += seconds
-            train = self.train_flops[c] / sim.devices.nominal_compute_flops[c]
+            path = self.route.path(c)  # [c, ..., server]
+            hops = list(itertools.pairwise(path))
+            down = sum(self._hop_seconds(b, a, down_bytes) for a, b in hops)
+            up = sum(self._hop_seconds(a, b, up_bytes) for a, b in hops)
+            train = self.train_flops[c] / self.sim.devices.nominal_compute_flops[c]
             if down + train + up < best:
                 best, parts = down + train + up, (down, train, up)
         return parts
@@ -209,15 +206,7 @@ def check_federation(graph: nx.Graph, learning: LearningConfig, server: int, see
     clients = Route(LinkTable.from_graph(graph), server).clients
     if not clients:
         raise InputError(f"server {server}: has no clients (no leaf of its routing tree)")
-    n = graph.number_of_nodes()
-    if learning.prototypes:
-        missing = [k for k in range(n) if "prototype" not in graph.nodes[k]]
-        if missing:
-            raise InputError(
-                f"topology node {missing[0]}: attribute 'prototype' missing (the learning "
-                f"config names prototypes {', '.join(sorted(learning.prototypes))})"
-            )
-        names = np.empty(n, dtype=object)
-        names[:] = [graph.nodes[k]["prototype"] for k in range(n)]
-        learning.prototype_of({"prototype": names}, n)
+    names = np.empty(graph.number_of_nodes(), dtype=object)
+    names[:] = [graph.nodes[k].get("prototype") for k in range(graph.number_of_nodes())]
+    learning.prototype_of({"prototype": names}, clients)
     learning.check_fit(datasets.split(learning.data, len(clients), seed), seed)

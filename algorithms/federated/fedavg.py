@@ -27,9 +27,8 @@ from algorithms.base import Final
 from algorithms.federated.codecs import Codec, Identity
 from algorithms.federated.driver import Federation, check_federation
 from algorithms.federated.program import FederatedProgram
-from algorithms.federated.sync import RoundRules, Schedule, SyncRounds
+from algorithms.federated.sync import RoundRules, Schedule, SyncRounds, check_server
 from algorithms.learning import LearningConfig, accuracy_final
-from netsim import checks
 from netsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -66,14 +65,8 @@ class FedAvg:
     combination: ClassVar[None] = None
 
     def __post_init__(self) -> None:
-        checks.positive_int("rounds", self.rounds)
-        checks.number("participation", self.participation, low=0, high=1, low_open=True)
-        if self.deadline_s is not None:
-            checks.number("deadline_s", self.deadline_s, low=0, low_open=True)
-        checks.number("over_selection", self.over_selection, low=0)
-        checks.positive_int("server", self.server, minimum=0)
-        checks.number("target_accuracy", self.target_accuracy, low=0, high=1)
-        checks.number("idle_wait_s", self.idle_wait_s, low=0, low_open=True)
+        self.rules()  # checks the round fields
+        check_server(self.server, self.target_accuracy)
         check_codecs(self.up, self.down)
 
     def check(self, graph: nx.Graph, seed: int) -> None:

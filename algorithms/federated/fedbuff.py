@@ -172,6 +172,7 @@ class _FedBuffRun:
             "prototype": p,
             "base": target - 1,
             "version": target,
+            "keep_from": self.version,  # the oldest a client may still be sent
             "weights": np.array([w for _, w, _ in items]),
             "server_lr": self.algo.server_lr,
             "size": fed.size[p],

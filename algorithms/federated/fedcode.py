@@ -33,7 +33,7 @@ from algorithms.base import Final
 from algorithms.federated.codecs import Codebook
 from algorithms.federated.driver import Federation, check_federation
 from algorithms.federated.program import FederatedProgram
-from algorithms.federated.sync import RoundRules, Schedule, SyncRounds
+from algorithms.federated.sync import RoundRules, Schedule, SyncRounds, check_server
 from algorithms.learning import LearningConfig, accuracy_final
 from netsim import checks
 
@@ -79,14 +79,8 @@ class FedCode:
     combination: ClassVar[None] = None
 
     def __post_init__(self) -> None:
-        checks.positive_int("rounds", self.rounds)
-        checks.number("participation", self.participation, low=0, high=1, low_open=True)
-        if self.deadline_s is not None:
-            checks.number("deadline_s", self.deadline_s, low=0, low_open=True)
-        checks.number("over_selection", self.over_selection, low=0)
-        checks.positive_int("server", self.server, minimum=0)
-        checks.number("target_accuracy", self.target_accuracy, low=0, high=1)
-        checks.number("idle_wait_s", self.idle_wait_s, low=0, low_open=True)
+        self.rules()  # checks the round fields
+        check_server(self.server, self.target_accuracy)
         checks.positive_int("K", self.clusters, minimum=2)
         checks.positive_int("start_rnd", self.start_rnd)
         checks.positive_int("f1", self.f1)
@@ -107,9 +101,9 @@ class FedCode:
     def program(self) -> FederatedProgram:
         return FederatedProgram(self.learning, self.server, self.codec, self.codec)
 
-    def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
-        fed = Federation(sim, self.learning, self.server, self.codec, self.codec)
-        rules = RoundRules(
+    def rules(self) -> RoundRules:
+        """Inner nodes relay: codebooks alone cannot be averaged."""
+        return RoundRules(
             rounds=self.rounds,
             participation=self.participation,
             deadline_s=self.deadline_s,
@@ -118,7 +112,10 @@ class FedCode:
             edge_aggregation=False,
             send="weights",
         )
-        yield from SyncRounds(sim, fed, rules, self.schedule).run()
+
+    def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
+        fed = Federation(sim, self.learning, self.server, self.codec, self.codec)
+        yield from SyncRounds(sim, fed, self.rules(), self.schedule).run()
 
     def final(self, metrics: pd.DataFrame) -> Final:
         return accuracy_final(metrics, self.target_accuracy)

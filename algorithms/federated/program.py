@@ -10,7 +10,9 @@ Each host keeps
 - on the server's host: the global model of every prototype by *version*
   (explicit versions keep the host's eager work consistent with the clock:
   a model published at a given virtual time is the version the driver
-  names, whatever the host has computed since).
+  names, whatever the host has computed since). Each new version drops those
+  older than the request's ``keep_from``, the oldest the driver may still
+  publish or build on.
 
 Kernels (declared costs in :meth:`FederatedProgram.cost`; encoding FLOPs,
 which depend on the data (k-means iterations), are reported by the kernel as
@@ -39,8 +41,6 @@ from algorithms.learning import Learner, LearningConfig
 from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
 from netsim.network import LinkTable
 
-KEEP_VERSIONS = 4  # versions the server keeps (FedBuff's slowest clients use older ones)
-
 
 @dataclass
 class FederatedState:
@@ -64,7 +64,7 @@ class FederatedProgram:
     def init_state(self, setup: HostSetup, rngs: list[np.random.Generator]) -> FederatedState:
         links = LinkTable.from_arrays(setup.n_nodes, setup.link_src, setup.link_dst)
         clients = np.array(Route(links, self.server).clients, dtype=np.int64)
-        prototypes = self.learning.prototype_of(setup.nodes, setup.n_nodes)
+        prototypes = self.learning.prototype_of(setup.nodes, clients)
         learner = Learner(self.learning, setup.seed, setup.devices, clients, prototypes)
         state = FederatedState(learner)
         if self.server in set(setup.devices.tolist()):
@@ -195,10 +195,11 @@ class FederatedProgram:
     def _store(
         self, state: FederatedState, call: KernelCall, p: str, model: np.ndarray
     ) -> tuple[FederatedState, Outputs]:
-        """Keep ``model`` as the new version (dropping old ones) and evaluate it."""
-        version = int(call.params["version"])
+        """Keep ``model`` as the new version (dropping those the driver no
+        longer needs) and evaluate it."""
+        version, keep_from = int(call.params["version"]), int(call.params["keep_from"])
         state.versions[(p, version)] = model
-        for key in [k for k in state.versions if k[0] == p and k[1] <= version - KEEP_VERSIONS]:
+        for key in [k for k in state.versions if k[0] == p and k[1] < keep_from]:
             del state.versions[key]
         accuracy, loss = state.learner.evaluate(p, model)
         return state, {"accuracy": np.array([accuracy]), "loss": np.array([loss])}

@@ -37,6 +37,7 @@ import numpy as np
 import simpy
 
 from algorithms.federated.driver import Federation, Message, Update
+from netsim import checks
 from netsim.kernel import Request
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class RoundRules:
-    """What a synchronous run needs from its algorithm's config."""
+    """What a synchronous run needs from its algorithm's config (checked here,
+    so that every method on the template refuses the same bad values)."""
 
     rounds: int
     participation: float
@@ -64,6 +66,19 @@ class RoundRules:
     idle_wait_s: float
     edge_aggregation: bool
     send: str  # "weights" or "delta"
+
+    def __post_init__(self) -> None:
+        checks.positive_int("rounds", self.rounds)
+        checks.number("participation", self.participation, low=0, high=1, low_open=True)
+        if self.deadline_s is not None:
+            checks.number("deadline_s", self.deadline_s, low=0, low_open=True)
+        checks.number("over_selection", self.over_selection, low=0)
+        checks.number("idle_wait_s", self.idle_wait_s, low=0, low_open=True)
+
+
+def check_server(server: int, target_accuracy: float) -> None:
+    checks.positive_int("server", server, minimum=0)
+    checks.number("target_accuracy", target_accuracy, low=0, high=1)
 
 
 @dataclass(eq=False)
@@ -159,6 +174,7 @@ class SyncRounds:
                     "prototype": p,
                     "base": self.version,
                     "version": self.version + 1,
+                    "keep_from": self.version,
                     "weights": np.array([u.weight for u in updates]),
                     "kind_up": R.kind_up,
                     "send": self.rules.send,
