@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from pathlib import Path
 
 import pytest
 
 import netsim
 from algorithms import models
 from algorithms.federated import FedCodeSchedule
-from tests.conftest import build
+from tests.conftest import ROOT, build
+from tests.test_cli import run_cli
+
+SCENARIO = str(ROOT / "scenarios" / "fedcode.py")
 
 PARAMS = 64 * 200 + 200 + 200 * 10 + 10  # MLP 64-200-10
 
@@ -68,3 +72,25 @@ def test_fedcode_against_fedavg(partition: str) -> None:
     assert ratio >= 10
     assert fedcode.final["accuracy"] >= fedavg.final["accuracy"] - 0.02
     assert fedavg.final["accuracy"] > 0.9  # a model worth compressing
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "K=1"], "K: expected an integer >= 2, got 1"),
+        (["--set", "f1=0"], "f1: expected an integer >= 1, got 0"),
+        (
+            ["--set", "codec=zip"],
+            "--set codec=zip: expected one of none, fedcode, fp16, qsgd, topk",
+        ),
+        (["--set", "codec=topk", "--set", "topk_fraction=0"], "topk fraction: expected"),
+        (["--set", "codec=qsgd", "--set", "qsgd_bits=0"], "qsgd bits: expected an integer >= 1"),
+        (["--set", "uplink_Bps=0"], "topology node 1: uplink_Bps: expected a finite number > 0"),
+    ],
+)
+def test_bad_fedcode_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, _, err = run_cli(["run", SCENARIO, *args, "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

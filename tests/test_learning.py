@@ -328,22 +328,8 @@ def test_a_ring_converges_more_slowly_than_a_complete_graph() -> None:
     assert (ring_d[5:] > 2 * full_d[5:]).all()
 
 
-# ------------------------------------------------------------------ determinism and bad input
-@pytest.mark.ray
-@pytest.mark.parametrize(
-    ("name", "params"),
-    [
-        ("fedavg", {"rounds": 4, "failures": 0.3, "participation": 0.3}),
-        ("dsgd", {"rounds": 4, "nodes": 8}),
-    ],
-)
-def test_same_accuracies_inline_and_on_ray(ray_session: None, name: str, params: dict) -> None:
-    scenario = build(name, **params)
-    inline = netsim.run(scenario)
-    on_ray = netsim.run(scenario, backend="ray", hosts=2)
-    assert on_ray.metrics.equals(inline.metrics)
-
-
+# ------------------------------------------------------------------ bad input
+# (same results inline and on Ray: tests/test_contract.py, for every algorithm)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
