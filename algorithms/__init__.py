@@ -1,6 +1,6 @@
 """Algorithms: consensus, gossip, diffusion LMS and its sparse variants, APSM,
 decentralized SGD, and the server-based federated family (FedAvg, FedBuff,
-FedCode: :mod:`algorithms.federated`).
+FedCode, FedDF, TAKFL: :mod:`algorithms.federated`).
 
 Each algorithm is a frozen dataclass of hyper-parameters with explicit parts:
 ``check``, ``program`` (host-side kernels, their costs and ``reset``),
@@ -15,7 +15,7 @@ from algorithms.consensus import AverageConsensus
 from algorithms.datasets import DataSpec
 from algorithms.diffusion_lms import DiffusionLMS, assign_node_parameters
 from algorithms.dsgd import DSGD
-from algorithms.federated import FedAvg, FedBuff, FedCode
+from algorithms.federated import TAKFL, FedAvg, FedBuff, FedCode, FedDF
 from algorithms.gossip import RandomizedGossip
 from algorithms.learning import LearningConfig, ModelSpec
 from netsim.errors import InputError
@@ -28,6 +28,8 @@ ALGORITHMS: dict[str, type] = {
     "fedavg": FedAvg,
     "fedbuff": FedBuff,
     "fedcode": FedCode,
+    "feddf": FedDF,
+    "takfl": TAKFL,
     "dsgd": DSGD,
 }
 
@@ -46,6 +48,7 @@ __all__ = [
     "ALGORITHMS",
     "APSM",
     "DSGD",
+    "TAKFL",
     "Algorithm",
     "AverageConsensus",
     "DataSpec",
@@ -53,6 +56,7 @@ __all__ = [
     "FedAvg",
     "FedBuff",
     "FedCode",
+    "FedDF",
     "Final",
     "LearningConfig",
     "ModelSpec",

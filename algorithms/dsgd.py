@@ -203,8 +203,9 @@ class _DSGDRun:
         self.observed_payloads: tuple[str, ...] = ("params",)
         split = datasets.split(cfg.data, sim.n_nodes, sim.seed)
         samples = np.array([len(c) for c in split.clients], dtype=float)
-        ((self.n_params, per_sample),) = cost_table(cfg, split, sim.seed).values()
-        self.train_flops = cfg.local_epochs * samples * per_sample
+        (cost,) = cost_table(cfg, split, sim.seed).values()
+        self.n_params = cost.parameters
+        self.train_flops = cfg.local_epochs * samples * cost.train_flops
 
     def step_flops(self, heard: np.ndarray) -> np.ndarray:
         decode = heard * self.algo.codec.decode_flops(self.n_params, "model")

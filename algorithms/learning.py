@@ -204,7 +204,7 @@ class Learner:
         import torch
 
         self.cfg = cfg
-        self.split = datasets.split(cfg.data, len(clients), seed)
+        self.split = client_split(cfg, clients, prototype, seed)
         shard_of = {int(c): k for k, c in enumerate(clients)}  # clients in id order
         self.shards = {
             int(d): self.split.clients[shard_of[int(d)]] for d in devices if int(d) in shard_of
@@ -251,15 +251,33 @@ class Learner:
             return evaluate(model, self.split.x_test, self.split.y_test)
 
 
-def cost_table(
-    cfg: LearningConfig, split: datasets.Split, seed: int
-) -> dict[str, tuple[int, float]]:
-    """Per prototype: parameters and training FLOPs per example (counted on the model)."""
+def client_split(
+    cfg: LearningConfig, clients: np.ndarray | list[int], prototype: Mapping[int, str], seed: int
+) -> datasets.Split:
+    """The data split, with each client's share by prototype when the data
+    spec gives ``shares``."""
+    groups = [prototype[int(c)] for c in clients] if cfg.data.shares else None
+    return datasets.split(cfg.data, len(clients), seed, groups)
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """A prototype's model: parameters, and FLOPs per example of a training
+    step (forward and backward) and of inference, counted on the model."""
+
+    parameters: int
+    train_flops: float
+    forward_flops: float
+
+
+def cost_table(cfg: LearningConfig, split: datasets.Split, seed: int) -> dict[str, ModelCost]:
+    """Every prototype's :class:`ModelCost`."""
     out = {}
     for name, model in cfg.check_fit(split, seed).items():
-        out[name] = (
+        out[name] = ModelCost(
             models.parameter_count(model),
             models.training_flops_per_sample(model, split.input_shape, split.classes),
+            models.forward_flops_per_sample(model, split.input_shape),
         )
     return out
 

@@ -2,8 +2,10 @@
 messages.
 
 - ``logreg``: a linear layer; ``mlp``: one hidden layer (``hidden`` units, ReLU);
-- ``cnn``: two 3x3 convolutions (8 and 16 channels, ReLU, 2x2 max-pooling)
-  and a linear layer, for image inputs ``(channels, height, width)``.
+- ``cnn``: for image inputs ``(channels, height, width)``, two 3x3
+  convolutions (8 and 16 channels, ReLU, 2x2 max-pooling) and a linear layer;
+  for signals ``(channels, length)`` (MNIST-1D), three 1-D convolutions of
+  ``hidden`` channels (kernel 5, stride 2, ReLU) and a linear layer.
 
 Models are built from a seed (a forked torch RNG: the global one is not
 touched). The FLOPs of a training step are counted by torch's own FLOP counter
@@ -36,10 +38,14 @@ def build(
 
     features = int(np.prod(input_shape))
     if name == "cnn":
+        if len(input_shape) == 2 and input_shape[1] >= 8:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return _cnn1d(input_shape, classes, hidden)
         if len(input_shape) != 3 or min(input_shape[1:]) < 4:
             raise InputError(
-                f"model cnn expects image inputs (channels, height, width) of at least 4x4, "
-                f"the data has shape {tuple(input_shape)}"
+                "model cnn expects image inputs (channels, height, width) of at least 4x4 or "
+                f"signals (channels, length) of at least 8, the data has shape {tuple(input_shape)}"
             )
         c, h, w = input_shape
     elif name not in ("logreg", "mlp"):
@@ -62,6 +68,32 @@ def build(
             nn.Flatten(),
             nn.Linear(16 * (h // 4) * (w // 4), classes),
         )
+
+
+def _cnn1d(input_shape: tuple[int, ...], classes: int, channels: int) -> nn.Module:
+    from torch import nn
+
+    c, length = input_shape
+    layers: list[nn.Module] = []
+    for i in range(3):
+        layers += [
+            nn.Conv1d(c if i == 0 else channels, channels, 5, stride=2, padding=2),
+            nn.ReLU(),
+        ]
+        length = (length + 4 - 5) // 2 + 1
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * length, classes))
+
+
+def forward_flops_per_sample(model: nn.Module, input_shape: tuple[int, ...]) -> float:
+    """FLOPs of a forward pass per example (inference: logits), counted on ``model``."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch = 8
+    probe = _copy(model)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        probe(torch.zeros((batch, *input_shape)))
+    return counter.get_total_flops() / batch
 
 
 def training_flops_per_sample(

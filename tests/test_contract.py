@@ -15,6 +15,15 @@ import netsim
 from algorithms import ALGORITHMS
 from tests.conftest import build
 
+TRANSFER = {
+    "rounds": 2,
+    "samples": 2000,
+    "small_clients": 4,
+    "medium_clients": 2,
+    "distill_epochs": 1,
+    "failures": 0.3,
+    "mttr_s": 0.05,
+}
 # algorithm -> (scenario file, parameters with failures, devices keep state between steps)
 CASES: dict[str, tuple[str, dict[str, Any], bool]] = {
     "consensus": (
@@ -49,6 +58,8 @@ CASES: dict[str, tuple[str, dict[str, Any], bool]] = {
         True,
     ),
     "dsgd": ("dsgd", {"nodes": 6, "rounds": 3, "failures": 0.3, "mttr_s": 0.02}, True),
+    "feddf": ("takfl", {"algorithm": "feddf", **TRANSFER}, False),
+    "takfl": ("takfl", {"algorithm": "takfl", **TRANSFER}, False),
 }
 
 

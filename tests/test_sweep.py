@@ -410,11 +410,11 @@ def test_interrupt_then_resume_runs_only_what_is_missing(
     undisturbed: pd.DataFrame, tmp_path: Path
 ) -> None:
     out = tmp_path / "s"
-    proc = _sweep_process(out)
+    proc = _sweep_process(out, ["--max-in-flight", "1"])  # one at a time: Ctrl-C lands mid-sweep
     _wait_for_points(out, 3, proc)
     proc.send_signal(signal.SIGINT)  # Ctrl-C
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "--resume" in err
+    out_text, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "--resume" in err, (proc.returncode, out_text, err)
     finished = {
         p.parent.name: p.stat().st_mtime_ns for p in (out / "points").glob("*/summary.json")
     }

@@ -7,9 +7,17 @@ short modules per method on top.
 - :mod:`~algorithms.federated.aggregation`: pure aggregation functions;
 - :mod:`~algorithms.federated.routing`: the tree messages travel along;
 - :mod:`~algorithms.federated.program`: the device state and kernels;
-- :mod:`~algorithms.federated.driver` and :mod:`~algorithms.federated.sync`:
-  the driver side, and the synchronous round template;
-- FedAvg, FedBuff (asynchronous) and FedCode (seed paper).
+- :mod:`~algorithms.federated.driver`, :mod:`~algorithms.federated.sync` and
+  :mod:`~algorithms.federated.hooks`: the driver side, the synchronous round
+  template and its hooks;
+- :mod:`~algorithms.federated.distillation` and
+  :mod:`~algorithms.federated.transfer`: knowledge transfer between device
+  prototypes at the server;
+- FedAvg (per prototype), FedBuff (asynchronous), FedCode (seed paper), FedDF
+  and TAKFL (seed paper).
+
+What devices train (model specs by device prototype) is
+:class:`~algorithms.learning.LearningConfig`, shared with D-PSGD.
 """
 
 from algorithms.federated.codecs import (
@@ -26,11 +34,14 @@ from algorithms.federated.codecs import by_name as codec
 from algorithms.federated.fedavg import FedAvg
 from algorithms.federated.fedbuff import FedBuff
 from algorithms.federated.fedcode import FedCode, FedCodeSchedule
+from algorithms.federated.takfl import TAKFL, FedDF
+from algorithms.learning import LearningConfig, ModelSpec
 
 __all__ = [
     "CODECS",
     "FP16",
     "QSGD",
+    "TAKFL",
     "Codebook",
     "Codec",
     "Encoded",
@@ -38,7 +49,10 @@ __all__ = [
     "FedBuff",
     "FedCode",
     "FedCodeSchedule",
+    "FedDF",
     "Identity",
+    "LearningConfig",
+    "ModelSpec",
     "TopK",
     "codec",
 ]

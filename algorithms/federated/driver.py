@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import numpy as np
 
-from algorithms import datasets
 from algorithms.federated.codecs import Codec, Identity
 from algorithms.federated.routing import Route
-from algorithms.learning import LearningConfig, cost_table
+from algorithms.learning import LearningConfig, client_split, cost_table
 from netsim.dispatch import PayloadSource, stack_sources
 from netsim.errors import InputError
 from netsim.kernel import Inbox, Request
@@ -62,14 +61,17 @@ class Federation:
         self.up, self.down = up, down
         self.route = Route(sim.links, server)
         self.clients = self.route.clients
-        split = datasets.split(learning.data, len(self.clients), sim.seed)
-        self.samples = {c: len(split.clients[k]) for k, c in enumerate(self.clients)}
         self.prototype = learning.prototype_of(sim.nodes, self.clients)
-        self.prototypes = sorted(set(self.prototype.values()))
-        table = cost_table(learning, split, sim.seed)
-        self.size = {p: table[p][0] for p in self.prototypes}  # parameters
+        split = client_split(learning, self.clients, self.prototype, sim.seed)
+        self.public, self.validation = len(split.x_public), len(split.x_val)
+        self.samples = {c: len(split.clients[k]) for k, c in enumerate(self.clients)}
+        self.cost = cost_table(learning, split, sim.seed)
+        # prototypes in use, smallest model first
+        names = set(self.prototype.values())
+        self.prototypes = sorted(names, key=lambda p: (self.cost[p].parameters, p))
+        self.size = {p: self.cost[p].parameters for p in self.prototypes}
         self.train_flops = {
-            c: learning.local_epochs * self.samples[c] * table[self.prototype[c]][1]
+            c: learning.local_epochs * self.samples[c] * self.cost[self.prototype[c]].train_flops
             for c in self.clients
         }
 
@@ -208,5 +210,5 @@ def check_federation(graph: nx.Graph, learning: LearningConfig, server: int, see
         raise InputError(f"server {server}: has no clients (no leaf of its routing tree)")
     names = np.empty(graph.number_of_nodes(), dtype=object)
     names[:] = [graph.nodes[k].get("prototype") for k in range(graph.number_of_nodes())]
-    learning.prototype_of({"prototype": names}, clients)
-    learning.check_fit(datasets.split(learning.data, len(clients), seed), seed)
+    prototype = learning.prototype_of({"prototype": names}, clients)
+    learning.check_fit(client_split(learning, clients, prototype, seed), seed)

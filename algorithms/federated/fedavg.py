@@ -26,8 +26,9 @@ import pandas as pd
 from algorithms.base import Final
 from algorithms.federated.codecs import Codec, Identity
 from algorithms.federated.driver import Federation, check_federation
+from algorithms.federated.hooks import RoundRules, Schedule, check_server
 from algorithms.federated.program import FederatedProgram
-from algorithms.federated.sync import RoundRules, Schedule, SyncRounds, check_server
+from algorithms.federated.sync import SyncRounds
 from algorithms.learning import LearningConfig, accuracy_final
 from netsim.errors import InputError
 

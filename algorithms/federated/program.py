@@ -25,6 +25,8 @@ which depend on the data (k-means iterations), are reported by the kernel as
 ``partial``   edge nodes  average the updates heard, re-encode one ``update``
 ``aggregate`` server      FedAvg / FedCode: the next version from the updates
 ``apply``     server      FedBuff: the next version from buffered deltas
+``transfer``  server      FedDF / TAKFL: the next versions of every prototype,
+                          with knowledge transferred between them
 ============  ==========  ====================================================
 """
 
@@ -37,6 +39,7 @@ import numpy as np
 from algorithms.federated import aggregation
 from algorithms.federated.codecs import Codebook, Codec, Encoded
 from algorithms.federated.routing import Route
+from algorithms.federated.transfer import TransferConfig, transfer, transfer_flops
 from algorithms.learning import Learner, LearningConfig
 from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
 from netsim.network import LinkTable
@@ -59,6 +62,7 @@ class FederatedProgram:
     server: int
     up: Codec
     down: Codec
+    transfer: TransferConfig | None = None  # FedDF / TAKFL
 
     # ------------------------------------------------------------ state
     def init_state(self, setup: HostSetup, rngs: list[np.random.Generator]) -> FederatedState:
@@ -79,6 +83,7 @@ class FederatedProgram:
             "partial": self._partial,
             "aggregate": self._aggregate,
             "apply": self._apply,
+            "transfer": self._transfer,
         }
         return kernels[name]
 
@@ -100,6 +105,9 @@ class FederatedProgram:
         if kernel == "train":
             decode = self.down.decode_flops(int(params["size"]), str(params["kind_down"]))
             return np.asarray(request.inputs["train_flops"], dtype=float) + decode
+        if kernel == "transfer":
+            assert self.transfer is not None
+            return np.full(n, transfer_flops(self.transfer, params))
         if kernel in ("partial", "aggregate", "apply"):
             assert request.inbox is not None
             heard = request.inbox.counts().astype(float)
@@ -191,6 +199,11 @@ class FederatedProgram:
         weights = np.asarray(call.params["weights"], dtype=float)
         new = aggregation.buffered_step(base, deltas, weights, float(call.params["server_lr"]))
         return self._store(state, call, p, new)
+
+    def _transfer(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        if self.transfer is None:
+            raise RuntimeError("this program has no knowledge transfer configured")
+        return transfer(state, call, self.transfer, self.up.decode)
 
     def _store(
         self, state: FederatedState, call: KernelCall, p: str, model: np.ndarray

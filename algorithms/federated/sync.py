@@ -20,10 +20,13 @@ A round ``r``:
 6. the server aggregates (a job on its queue; redone if it fails meanwhile)
    and the next round starts when that is done.
 
-Hooks (:class:`Schedule`): what kind of message each direction carries in a
-round (FedCode sends codebooks alone in some rounds), and whether clients
-send their weights or their change. Evaluation of the global model on the
-held-out split is measurement and costs no simulated time.
+Hooks: :class:`Schedule`, what kind of message each direction carries in a
+round (FedCode sends codebooks alone in some rounds), and :class:`ServerStep`,
+what the server makes of the updates (FedAvg averages each prototype's;
+FedDF and TAKFL also transfer knowledge between prototypes). Clients are
+selected per prototype, ``ceil(participation * its clients)`` of each.
+Evaluation of the global model on the held-out split is measurement and
+costs no simulated time.
 """
 
 from __future__ import annotations
@@ -37,48 +40,18 @@ import numpy as np
 import simpy
 
 from algorithms.federated.driver import Federation, Message, Update
-from netsim import checks
+from algorithms.federated.hooks import (
+    Averaging,
+    RoundRules,
+    Schedule,
+    Scores,
+    ServerStep,
+    per_request_scores,
+)
 from netsim.kernel import Request
 
 if TYPE_CHECKING:
     from netsim.simulation import Simulation
-
-
-class Schedule:
-    """Plain rounds: whole models both ways."""
-
-    def down(self, r: int) -> str:
-        return "model"
-
-    def up(self, r: int) -> str:
-        return "model"
-
-
-@dataclass(frozen=True)
-class RoundRules:
-    """What a synchronous run needs from its algorithm's config (checked here,
-    so that every method on the template refuses the same bad values)."""
-
-    rounds: int
-    participation: float
-    deadline_s: float | None
-    over_selection: float
-    idle_wait_s: float
-    edge_aggregation: bool
-    send: str  # "weights" or "delta"
-
-    def __post_init__(self) -> None:
-        checks.positive_int("rounds", self.rounds)
-        checks.number("participation", self.participation, low=0, high=1, low_open=True)
-        if self.deadline_s is not None:
-            checks.number("deadline_s", self.deadline_s, low=0, low_open=True)
-        checks.number("over_selection", self.over_selection, low=0)
-        checks.number("idle_wait_s", self.idle_wait_s, low=0, low_open=True)
-
-
-def check_server(server: int, target_accuracy: float) -> None:
-    checks.positive_int("server", server, minimum=0)
-    checks.number("target_accuracy", target_accuracy, low=0, high=1)
 
 
 @dataclass(eq=False)
@@ -91,13 +64,18 @@ class _Round:
     kind_down: str
     kind_up: str
     status: dict[int, str] = field(default_factory=dict)  # client -> used / lost
-    arrival: dict[int, float] = field(default_factory=dict)
+    arrival: dict[int, float] = field(default_factory=dict)  # its update at the server
+    received: dict[int, float] = field(default_factory=dict)  # the model at the client
+    sent: dict[int, float] = field(default_factory=dict)  # its update leaving
     used: list[Update] = field(default_factory=list)
     waiting: dict[int, set[int]] = field(default_factory=dict)  # inner node -> clients due
     buffers: dict[int, list[Update]] = field(default_factory=dict)
     close_time: float = math.nan
-    bytes_down: float = 0.0
-    bytes_up: float = 0.0
+    bytes_down: dict[str, float] = field(default_factory=dict)  # by prototype
+    bytes_up: dict[str, float] = field(default_factory=dict)
+
+    def count(self, direction: dict[str, float], prototype: str, nbytes: float) -> None:
+        direction[prototype] = direction.get(prototype, 0.0) + nbytes
 
     @property
     def is_closed(self) -> bool:
@@ -108,17 +86,29 @@ class SyncRounds:
     """Driver-side state of one synchronous run (see the module docstring)."""
 
     def __init__(
-        self, sim: Simulation, fed: Federation, rules: RoundRules, schedule: Schedule
+        self,
+        sim: Simulation,
+        fed: Federation,
+        rules: RoundRules,
+        schedule: Schedule | None = None,
+        step: ServerStep | None = None,
     ) -> None:
-        self.sim, self.fed, self.rules, self.schedule = sim, fed, rules, schedule
+        self.sim, self.fed, self.rules = sim, fed, rules
+        self.schedule = schedule or Schedule()
+        self.step: ServerStep = step or Averaging()
         self.server = fed.server
         self.rng = sim.rng("fedavg-select")
-        self.target = max(1, math.ceil(rules.participation * len(fed.clients)))
+        self.members = {
+            p: [c for c in fed.clients if fed.prototype[c] == p] for p in fed.prototypes
+        }
+        self.target = {
+            p: max(1, math.ceil(rules.participation * len(m))) for p, m in self.members.items()
+        }
         self.version = 0
 
     def run(self) -> Generator[Any, Any, None]:
         self.fed.check_deadline(self.rules.deadline_s)
-        self._record_accuracy(0, self.fed.evaluate(0))
+        self._record_accuracy(0, per_request_scores(self.fed, self.fed.evaluate(0)))
         for r in range(1, self.rules.rounds + 1):
             yield from self._round(r)
             self.sim.progress(r / self.rules.rounds)
@@ -127,22 +117,17 @@ class SyncRounds:
     def _round(self, r: int) -> Generator[Any, Any, None]:
         sim, rules, fed = self.sim, self.rules, self.fed
         yield sim.devices.when_up(self.server)
-        live = [c for c in fed.clients if sim.is_up(c)]
-        want = (
-            math.ceil(self.target * (1 + rules.over_selection)) if rules.deadline_s else self.target
-        )
-        count = min(len(live), want)
-        if count == 0:  # nobody to train: the model does not change
+        selected, close_at = self._select()
+        if not selected:  # nobody to train: the model does not change
             yield sim.env.timeout(rules.idle_wait_s)
             for name in ("selected", "updates_used", "updates_late", "updates_lost"):
                 sim.record(name, 0, r)
             return
-        selected = sorted(int(c) for c in self.rng.choice(live, count, replace=False))
         R = _Round(
             r,
             sim.now,
             selected,
-            min(self.target, count),
+            close_at,
             sim.env.event(),
             self.schedule.down(r),
             self.schedule.up(r),
@@ -160,47 +145,50 @@ class SyncRounds:
         yield R.closed
         yield from self._aggregate(R)
 
+    def _select(self) -> tuple[list[int], int]:
+        """Live clients of each prototype, seeded; and how many updates close
+        the round early (with a deadline)."""
+        sim, rules = self.sim, self.rules
+        selected, close_at = [], 0
+        for p, members in self.members.items():
+            live = [c for c in members if sim.is_up(c)]
+            target = self.target[p]
+            want = math.ceil(target * (1 + rules.over_selection)) if rules.deadline_s else target
+            count = min(len(live), want)
+            if count:
+                selected += [int(c) for c in self.rng.choice(live, count, replace=False)]
+                close_at += min(target, count)
+        return sorted(selected), close_at
+
     def _aggregate(self, R: _Round) -> Generator[Any, Any, None]:
         """The next version of every prototype's model, from the updates used."""
-        sim, fed = self.sim, self.fed
-        server = np.array([self.server])
+        sim = self.sim
         while True:
             yield sim.devices.when_up(self.server)  # it failed mid-round: aggregate when back
             start = sim.now
-            requests = []
-            for p in fed.prototypes:
-                updates = [u for u in R.used if u.message.prototype == p]
-                params = {
-                    "prototype": p,
-                    "base": self.version,
-                    "version": self.version + 1,
-                    "keep_from": self.version,
-                    "weights": np.array([u.weight for u in updates]),
-                    "kind_up": R.kind_up,
-                    "send": self.rules.send,
-                    "size": fed.size[p],
-                }
-                inbox = fed.gather([u.message for u in updates])
-                requests.append(Request("aggregate", server, params=params, inbox=inbox))
-            comp = sim.compute(requests)
+            comp = sim.compute(
+                self.step.requests(
+                    self.fed, R.used, self.version, self.version + 1, R.kind_up, self.rules.send
+                )
+            )
             yield sim.timeout_until(float(comp.finish[-1][0]))
             if not sim.devices.failed_since(self.server, start):
                 break
         self.version += 1
         self._record_round(R)
-        self._record_accuracy(R.number, comp)
+        sim.metrics.add(sim.now, R.number, -1, "server_s", sim.now - R.close_time)
+        self._record_accuracy(R.number, self.step.scores(self.fed, comp))
+        self.step.record(sim, R.number, self.fed, comp)
 
     # ------------------------------------------------------------ metrics
-    def _record_accuracy(self, step: int, comp: Any) -> None:
+    def _record_accuracy(self, step: int, scores: Scores) -> None:
         """``accuracy``/``loss``: the mean over prototypes (and each one's, when
         there are several), at the time the models exist."""
-        sim, protos = self.sim, self.fed.prototypes
-        acc = [float(comp.outputs(i)["accuracy"][0]) for i in range(len(protos))]
-        loss = [float(comp.outputs(i)["loss"][0]) for i in range(len(protos))]
-        sim.record("accuracy", float(np.mean(acc)), step)
-        sim.record("loss", float(np.mean(loss)), step)
-        if len(protos) > 1:
-            for p, a in zip(protos, acc, strict=True):
+        sim = self.sim
+        sim.record("accuracy", float(np.mean([a for a, _ in scores.values()])), step)
+        sim.record("loss", float(np.mean([loss for _, loss in scores.values()])), step)
+        if len(scores) > 1:
+            for p, (a, _) in scores.items():
                 sim.record(f"accuracy_{p}", a, step)
 
     def _record_round(self, R: _Round) -> None:
@@ -214,14 +202,21 @@ class SyncRounds:
             ("updates_used", len(used)),
             ("updates_late", len(late)),
             ("updates_lost", len(lost)),
-            ("bytes_down", R.bytes_down),
-            ("bytes_up", R.bytes_up),
+            ("bytes_down", sum(R.bytes_down.values())),
+            ("bytes_up", sum(R.bytes_up.values())),
         ):
             add(t, r, -1, name, value)
+        if len(self.fed.prototypes) > 1:
+            for p in self.fed.prototypes:
+                add(t, r, -1, f"bytes_down_{p}", R.bytes_down.get(p, 0.0))
+                add(t, r, -1, f"bytes_up_{p}", R.bytes_up.get(p, 0.0))
         for c in R.selected:
             add(t, r, c, "update_used", 1.0 if c in used else 0.0)
-            if c in R.arrival:
+            if c in R.arrival:  # where its round went: download, compute, upload
                 add(t, r, c, "update_arrival_s", R.arrival[c] - R.start)
+                add(t, r, c, "download_s", R.received[c] - R.start)
+                add(t, r, c, "train_s", R.sent[c] - R.received[c])
+                add(t, r, c, "upload_s", R.arrival[c] - R.sent[c])
 
     # ------------------------------------------------------------ messages
     def _down(
@@ -238,7 +233,7 @@ class SyncRounds:
             message.nbytes,
             message.source.take([0] * len(kids)),
         )
-        R.bytes_down += message.nbytes * len(kids)
+        R.count(R.bytes_down, message.prototype, message.nbytes * len(kids))
         for j, kid in enumerate(kids):
             sim.env.process(self._hop_down(batch, j, kid, hops[kid], R, message))
 
@@ -250,11 +245,13 @@ class SyncRounds:
         if j not in set(sim.delivered(batch).tolist()):
             self._lose(R, clients)
         elif kid in clients:  # a selected client: it trains
+            R.received[kid] = sim.now
             inbox = sim.inbox(batch, np.array([kid]))
             update = yield from self.fed.train(kid, inbox, R.kind_down, R.kind_up, self.rules.send)
             if update is None:
                 self._lose(R, [kid])
             else:
+                R.sent[kid] = sim.now
                 yield from self._up(kid, update, R)
         else:
             self._down(kid, clients, R, message, sim.now)
@@ -263,7 +260,7 @@ class SyncRounds:
         sim, fed = self.sim, self.fed
         parent = int(fed.route.parent[node])
         batch = fed.hop(node, parent, update.message)
-        R.bytes_up += update.message.nbytes
+        R.count(R.bytes_up, update.message.prototype, update.message.nbytes)
         yield sim.timeout_until(float(batch.t_arrive[0]))
         if not len(sim.delivered(batch)):
             self._lose(R, update.clients)
