@@ -30,3 +30,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_apsm.py
 	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_fedavg.py
+	$(BIN)/python bench/bench_ray_hosts.py

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from actors.host import HostCore, Reply
+from netsim.backends import PER_DEVICE, Hosts
 from netsim.dispatch import partition
 from netsim.errors import InputError
 from netsim.kernel import HostProgram, HostSetup, Request
@@ -46,15 +47,17 @@ class InlineBackend:
         program: HostProgram,
         setup: HostSetup,
         *,
-        hosts: int | None = None,
+        hosts: Hosts = None,
         address: str | None = None,
         modules: list[ModuleType] | None = None,
     ) -> InlineBackend:
+        """``hosts`` in-process hosts (default one; ``"per-device"``: one each)."""
         if address is not None:
             raise InputError(
                 "--address joins a Ray cluster; it cannot be used with --backend inline"
             )
-        assignment = partition(setup.n_nodes, min(hosts or 1, setup.n_nodes))
+        k = setup.n_nodes if hosts == PER_DEVICE else min(int(hosts or 1), setup.n_nodes)
+        assignment = partition(setup.n_nodes, k)
         return cls(program, split_setup(setup, assignment), assignment)
 
     @property
@@ -65,7 +68,7 @@ class InlineBackend:
         return DoneFuture(self.hosts[host].call(requests))
 
     def describe(self) -> dict[str, Any]:
-        return {}
+        return {"hosts_chosen": "in this process"}
 
     def close(self) -> None:
         self.hosts = []

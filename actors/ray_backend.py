@@ -1,11 +1,14 @@
 """The Ray backend: hosts are Ray actors, on this machine or on a Ray cluster.
 
-``hosts=None`` puts every device on its own actor (the literal actor model);
-``hosts=K`` spreads devices over K actors. Actors are spread over the cluster's
-nodes. Each host call is one actor method call with two results: the small
-outputs the driver reads, and the message contents, which stay in Ray's
-object store until the hosts that receive them fetch them. A host that dies
-ends the run with a :class:`~netsim.errors.SimulationError` naming it, never
+By default (``hosts=None``) devices are spread over one actor per CPU of the
+cluster; ``hosts=K`` over K actors; ``hosts="per-device"`` puts every device
+on its own actor (the literal actor model: a worker process each, refused
+when the cluster's memory could not hold them). Actors reserve no CPU and
+are placed over the cluster's nodes in proportion to their CPUs. Each host
+call is one actor method call with two results: the small outputs the
+driver reads, and the message contents, which stay in Ray's object store
+until the hosts that receive them fetch them. A host that dies ends the run
+with a :class:`~netsim.errors.SimulationError` naming it, never
 a hang.
 """
 
@@ -20,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from actors.host import HostCore, Reply
+from netsim.backends import PER_DEVICE, Hosts
 from netsim.dispatch import partition
-from netsim.errors import SimulationError
+from netsim.errors import InputError, SimulationError
 from netsim.kernel import HostProgram, HostSetup, Request
 from netsim.ray_cluster import connect, shutdown
 
@@ -50,6 +54,54 @@ class _RayHost:
         import ray
 
         return self.core.ping(), str(ray.get_runtime_context().get_node_id())
+
+
+ACTOR_BYTES = 150e6  # memory of one host actor's worker process (measured: docs/scenarios.md)
+
+
+def host_count(hosts: Hosts, n_devices: int) -> tuple[int | None, str]:
+    """Actors to start (``None``: one per device) and how that was chosen."""
+    import ray
+
+    if hosts is None:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        return min(max(cpus, 1), n_devices), f"one per CPU of the cluster ({cpus})"
+    if hosts == PER_DEVICE:
+        memory = float(ray.cluster_resources().get("memory", float("inf")))
+        need = n_devices * ACTOR_BYTES
+        if need > memory:
+            raise InputError(
+                f"--hosts per-device: {n_devices} actors, a worker process each, would need "
+                f"about {need / 1e9:.3g} GB ({ACTOR_BYTES / 1e6:.0f} MB each); the cluster "
+                f"offers {memory / 1e9:.3g} GB to tasks. Spread the devices over fewer hosts "
+                "(--hosts K, or the default: one per CPU)"
+            )
+        return None, "one per device"
+    return min(int(hosts), n_devices), "as asked"
+
+
+def placement(n_hosts: int) -> list[Any]:
+    """Where each host goes: the cluster's nodes in turn, each as many times as
+    it has CPUs (so K hosts on K CPUs get one CPU each). The affinity is hard:
+    Ray ignores a soft one for actors that reserve no CPU (measured on Ray
+    2.60), and a host whose node is gone fails to start with a clear error."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = sorted(
+        (str(n["NodeID"]), int(n.get("Resources", {}).get("CPU", 0)))
+        for n in ray.nodes()
+        if n.get("Alive")
+    )
+    slots = [node for node, cpus in nodes for _ in range(max(1, cpus))]
+    if not slots:
+        return ["DEFAULT"] * n_hosts
+    # interleave the nodes, so that a few hosts already cover every node
+    order = sorted(range(len(slots)), key=lambda i: (slots[: i + 1].count(slots[i]), i))
+    slots = [slots[i] for i in order]
+    return [
+        NodeAffinitySchedulingStrategy(slots[h % len(slots)], soft=True) for h in range(n_hosts)
+    ]
 
 
 def _reason(error: BaseException) -> str:
@@ -115,13 +167,18 @@ class RayBackend:
         n = setup.n_nodes
         self.assignment = np.arange(n) if hosts is None else partition(n, hosts)
         shared = ray.put(replace(setup, devices=np.empty(0, dtype=np.int64)))
-        actor = ray.remote(_RayHost).options(
-            max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD"
-        )
+        actor = ray.remote(_RayHost)
         self.actors = [
-            actor.remote(program, shared, self.devices_of(h)) for h in range(self.n_hosts)
+            actor.options(
+                num_cpus=0,  # hosts wait on the driver most of the time; they reserve no CPU
+                max_restarts=0,
+                max_task_retries=0,
+                scheduling_strategy=where,
+            ).remote(program, shared, self.devices_of(h))
+            for h, where in enumerate(placement(self.n_hosts))
         ]
         self.started_ray = False
+        self.chosen = "as asked"  # how the host count was chosen, for the summary
         try:  # wait until every host is built, so that set-up errors show here
             pings = ray.get([a.ping.remote() for a in self.actors])  # type: ignore[attr-defined]
         except ray.exceptions.RayActorError as e:
@@ -138,19 +195,20 @@ class RayBackend:
         program: HostProgram,
         setup: HostSetup,
         *,
-        hosts: int | None = None,
+        hosts: Hosts = None,
         address: str | None = None,
         modules: list[ModuleType] | None = None,
     ) -> RayBackend:
         started = connect(address)
         try:
-            k = None if hosts is None else min(hosts, setup.n_nodes)
+            k, chosen = host_count(hosts, setup.n_nodes)
             backend = cls(program, setup, k, modules or [])
         except BaseException:
             if started:
                 shutdown()
             raise
         backend.started_ray = started
+        backend.chosen = chosen
         return backend
 
     @property
@@ -165,11 +223,12 @@ class RayBackend:
         return RayFuture(method.options(num_returns=2).remote(requests), host, self)
 
     def describe(self) -> dict[str, Any]:
-        """How many hosts run on each cluster node."""
+        """How the host count was chosen, and how many hosts ran on each
+        cluster node."""
         counts: dict[str, int] = {}
         for node in getattr(self, "cluster_nodes", []):
             counts[node] = counts.get(node, 0) + 1
-        return {"cluster_nodes": counts}
+        return {"hosts_chosen": self.chosen, "cluster_nodes": counts}
 
     def close(self) -> None:
         import ray

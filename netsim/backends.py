@@ -12,26 +12,29 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 from types import ModuleType
-from typing import Protocol
+from typing import Literal, Protocol
 
 from netsim.dispatch import Backend
 from netsim.errors import InputError
 from netsim.kernel import HostProgram, HostSetup
 
 GROUP = "netsim.backends"
+PER_DEVICE = "per-device"
+Hosts = int | Literal["per-device"] | None
 
 
 class BackendFactory(Protocol):
-    """Starts the hosts of one run: ``hosts`` of them (``None``: the backend's
-    default), on the cluster at ``address`` where that means something.
-    ``modules`` are scenario-file modules whose classes travel by value."""
+    """Starts the hosts of one run: ``hosts`` of them, one per device
+    (:data:`PER_DEVICE`), or the backend's default (``None``), on the cluster
+    at ``address`` where that means something. ``modules`` are scenario-file
+    modules whose classes travel by value."""
 
     def __call__(
         self,
         program: HostProgram,
         setup: HostSetup,
         *,
-        hosts: int | None,
+        hosts: Hosts,
         address: str | None,
         modules: list[ModuleType],
     ) -> Backend: ...

@@ -71,10 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--hosts",
-        type=_positive_int,
+        type=_hosts,
         default=None,
-        metavar="K",
-        help="spread devices over K hosts (Ray default: one actor per device)",
+        metavar="K|per-device",
+        help="spread devices over K hosts, or give each device its own (per-device); "
+        "default: inline, one; ray, one per CPU of the cluster",
     )
     run.add_argument(
         "--trace",
@@ -145,7 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="inline",
         help="where each point's devices run (ray: spread a big run over the cluster)",
     )
-    sweep.add_argument("--point-hosts", type=_positive_int, help="hosts per point (ray backend)")
+    sweep.add_argument(
+        "--point-hosts",
+        type=_hosts,
+        metavar="K|per-device",
+        help="hosts per point (ray backend; default: one per CPU of the cluster)",
+    )
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     summ = sub.add_parser("sweep-summary", help="mean and spread over seeds of a sweep's points")
     summ.add_argument("sweep_dir", type=Path)
@@ -213,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-nodes", type=_positive_int, default=64, help="nodes drawn (default 64)"
     )
     return parser
+
+
+def _hosts(text: str) -> int | str:
+    if text == "per-device":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 1 or per-device, got {text!r}"
+        ) from None
 
 
 def _positive_int(text: str) -> int:
@@ -318,7 +335,7 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
     m = summary["messages"]
     rows = [
         ("scenario", f"{summary['scenario']} ({summary['algorithm']}), seed {summary['seed']}"),
-        ("backend", f"{summary['backend']}, {summary['hosts']} host(s)"),
+        ("backend", _backend(summary)),
         ("network", f"{summary['nodes']} nodes, {summary['links']} directed links"),
         ("simulated time", f"{summary['sim_time']:.6g} s"),
         ("wall time", f"{summary['wall_time_s']:.3g} s"),
@@ -344,6 +361,16 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
     rows.append(("output", str(out)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _backend(summary: dict[str, Any]) -> str:
+    text = f"{summary['backend']}, {summary['hosts']} host(s)"
+    if summary.get("hosts_chosen"):
+        text += f" ({summary['hosts_chosen']})"
+    nodes = summary.get("cluster_nodes") or {}
+    if len(nodes) > 1:
+        text += " on " + ", ".join(f"{count} on node {n[:8]}" for n, count in nodes.items())
+    return text
 
 
 def _energy(summary: dict[str, Any]) -> str:

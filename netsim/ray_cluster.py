@@ -11,7 +11,7 @@ import os
 import socket
 from typing import Any
 
-from netsim.errors import InputError
+from netsim.errors import InputError, SimulationError
 
 PROBE_TIMEOUT_S = 3.0
 DEFAULT_GCS_PORT = 6379
@@ -20,14 +20,16 @@ DEFAULT_GCS_PORT = 6379
 def connect(
     address: str | None, num_cpus: int | None = None, runtime_env: dict[str, Any] | None = None
 ) -> bool:
-    """Join the Ray cluster at ``address`` (or ``RAY_ADDRESS``), or start a local
+    """Join the Ray cluster at ``address`` (``auto``: ``RAY_ADDRESS``, else the
+    cluster running on this machine), or at ``RAY_ADDRESS``, or start a local
     one. Returns ``True`` if this call started Ray (the caller then shuts it down).
     ``runtime_env`` (e.g. a ``working_dir``) applies to every task of the job."""
     import ray
 
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address in (None, "auto") and os.environ.get("RAY_ADDRESS"):
+        address = os.environ["RAY_ADDRESS"]  # as Ray's own tools read it
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
@@ -39,12 +41,30 @@ def connect(
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
     elif address != "auto":
         _probe(address)
+    quiet = logging.getLogger(TOKEN_LOGGER)
+    notice = _TokenNotice()
+    if address is None:  # netsim starts it: token authentication is on, as Ray sets it
+        quiet.addFilter(notice)  # ... without Ray saying so on every run
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if address is None:
+            raise SimulationError(f"cannot start a local Ray instance: {first}") from None
         raise InputError(f"--address {address}: cannot connect to a Ray cluster: {first}") from None
+    finally:
+        quiet.removeFilter(notice)
     return True
+
+
+TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+class _TokenNotice(logging.Filter):
+    """Drops Ray's notice that a new local instance has token authentication on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Token authentication is enabled" not in record.getMessage()
 
 
 def _probe(address: str) -> None:

@@ -27,6 +27,7 @@ import topologies
 from netsim import __version__, backends
 from netsim import rng as rngs
 from netsim.algorithm import Algorithm
+from netsim.backends import PER_DEVICE, Hosts
 from netsim.devices import Devices
 from netsim.dispatch import Backend, Dispatcher
 from netsim.energy import BatteryWatch, EnergyModel
@@ -179,7 +180,7 @@ def run(
     scenario: Scenario,
     *,
     backend: str = "inline",
-    hosts: int | None = None,
+    hosts: Hosts = None,
     address: str | None = None,
     trace: str | Path | None = None,
     progress: Callable[[float], None] | None = None,
@@ -187,15 +188,15 @@ def run(
     """Run ``scenario`` and return its :class:`Result`.
 
     ``backend``: ``inline`` (in this process) or ``ray`` (or any registered
-    in :mod:`netsim.backends`); ``hosts``: number of hosts (Ray default: one
-    actor per device); ``address``: a Ray cluster to join (default:
-    ``RAY_ADDRESS`` or a new local instance); ``trace``: a failure trace that
-    replaces the scenario's own failures.
+    in :mod:`netsim.backends`); ``hosts``: how many hosts hold the devices, or
+    ``"per-device"`` for one each (default: the backend's choice; inline:
+    one; Ray: one per CPU of the cluster); ``address``: a Ray cluster to join
+    (default: ``RAY_ADDRESS`` or a new local instance); ``trace``: a failure
+    trace that replaces the scenario's own failures.
     """
     wall_start = time.perf_counter()
     factory = backends.get(backend)
-    if hosts is not None and (not isinstance(hosts, int) or isinstance(hosts, bool) or hosts < 1):
-        raise InputError(f"--hosts: expected an integer >= 1, got {hosts!r}")
+    check_hosts(hosts)
     prepared = prepare(scenario)
     algorithm = scenario.algorithm
     failures = scenario.failures.replayed_from(trace) if trace is not None else scenario.failures
@@ -290,6 +291,13 @@ def run(
     }
     out_graph = _output_graph(prepared, network)
     return Result(summary, metrics, list(injector.log.events), out_graph)
+
+
+def check_hosts(hosts: object) -> None:
+    if hosts is None or hosts == PER_DEVICE:
+        return
+    if not isinstance(hosts, int) or isinstance(hosts, bool) or hosts < 1:
+        raise InputError(f"--hosts: expected an integer >= 1 or {PER_DEVICE!r}, got {hosts!r}")
 
 
 def _network(prepared: Prepared, seed: int) -> Network:

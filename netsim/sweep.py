@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from netsim import scenario_file
+from netsim.backends import Hosts
 from netsim.errors import InputError
 
 SPEC_FILE, TABLE_FILE, POINTS_DIR = "sweep.json", "sweep.parquet", "points"
@@ -48,7 +49,7 @@ class SweepSpec:
     num_cpus: float = 1.0
     memory: float | None = None  # bytes per point
     backend: str = "inline"  # where each point's devices run
-    hosts: int | None = None
+    hosts: Hosts = None
 
     def same_work(self, other: SweepSpec) -> bool:
         """The same scenario file (however its path is written) and points."""
@@ -67,7 +68,7 @@ def build_spec(
     num_cpus: float | None = None,
     memory: float | None = None,
     backend: str = "inline",
-    hosts: int | None = None,
+    hosts: Hosts = None,
 ) -> SweepSpec:
     """Expand the axes into points, each checked against the scenario's parameters."""
     file = scenario_file.load(scenario)
@@ -234,7 +235,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 # ------------------------------------------------------------------ running a point (on a worker)
 def run_point(
-    scenario_path: str, fallback_path: str, params: dict[str, Any], backend: str, hosts: int | None
+    scenario_path: str, fallback_path: str, params: dict[str, Any], backend: str, hosts: Hosts
 ) -> dict[str, Any]:
     """Run one point where Ray put it; return the result and where it ran."""
     from netsim.runner import run

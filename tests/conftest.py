@@ -11,6 +11,7 @@ import pytest
 
 import netsim
 from netsim import scenario_file
+from tests.cluster import two_node_cluster  # noqa: F401  (a fixture, for every test module)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

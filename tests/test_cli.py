@@ -251,7 +251,7 @@ BAD_INPUT = {
     ),
     "zero hosts": (
         lambda t: ["run", CONSENSUS, "--hosts", "0"],
-        "--hosts: expected an integer >= 1",
+        "--hosts: expected an integer >= 1 or per-device, got '0'",
     ),
     "unknown backend": (lambda t: ["run", CONSENSUS, "--backend", "mpi"], "invalid choice: 'mpi'"),
 }

@@ -61,14 +61,24 @@ def test_sharding_inline_does_not_change_results(
 
 
 @pytest.mark.ray
-@pytest.mark.parametrize("hosts", [1, 3, None], ids=["1-host", "3-hosts", "actor-per-device"])
+@pytest.mark.parametrize(
+    "hosts",
+    [1, 3, "per-device", None],
+    ids=["1-host", "3-hosts", "actor-per-device", "default-one-per-cpu"],
+)
 def test_ray_matches_inline(
-    ray_session: None, case: tuple[netsim.Scenario, netsim.Result], hosts: int | None
+    ray_session: None, case: tuple[netsim.Scenario, netsim.Result], hosts: int | str | None
 ) -> None:
     scenario, first = case
-    result = netsim.run(scenario, backend="ray", hosts=hosts)
+    result = netsim.run(scenario, backend="ray", hosts=hosts)  # type: ignore[arg-type]
     assert result.summary["backend"] == "ray"
-    assert result.summary["hosts"] == (hosts or result.summary["nodes"])
+    if hosts == "per-device":
+        assert result.summary["hosts"] == result.summary["nodes"]
+    elif hosts is None:  # one per CPU: the session's Ray instance has 2
+        assert result.summary["hosts"] == 2
+        assert result.summary["hosts_chosen"] == "one per CPU of the cluster (2)"
+    else:
+        assert result.summary["hosts"] == hosts
     assert result.metrics.equals(first.metrics)
     assert result.failures == first.failures
     assert result.summary["messages"] == first.summary["messages"]

@@ -366,7 +366,7 @@ def test_bad_learning_input(
 
 def test_unknown_data_set_in_python() -> None:
     with pytest.raises(
-        InputError, match="dataset: expected one of 'digits', 'synthetic', got 'cifar'"
+        InputError, match="dataset: expected one of 'digits', 'synthetic', 'mnist1d', got 'cifar'"
     ):
         datasets.DataSpec("cifar")
     assert math.isfinite(1.0)

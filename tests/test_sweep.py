@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -220,78 +215,6 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(
 
 
 # ------------------------------------------------------------------ a real two-node cluster
-def _mentions(proc: Path, marker: str) -> bool:
-    """Whether a process's command line or open files mention ``marker``."""
-    try:
-        if marker.encode() in (proc / "cmdline").read_bytes():
-            return True
-        return any(marker in os.readlink(fd) for fd in (proc / "fd").iterdir())
-    except OSError:
-        return False
-
-
-def _kill_matching(marker: str) -> None:
-    """Kill the processes of the cluster under the temp dir ``marker``: ours
-    only. Ray renames some of its processes (``ray::DashboardAgent``), so the
-    command line alone misses them; their log files do not."""
-    for _ in range(5):
-        pids = [
-            int(p.name)
-            for p in Path("/proc").iterdir()
-            if p.name.isdigit() and int(p.name) != os.getpid() and _mentions(p, marker)
-        ]
-        if not pids:
-            return
-        for pid in pids:
-            with contextlib.suppress(OSError):  # already gone
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def two_node_cluster() -> Iterator[tuple[str, dict[str, str]]]:
-    """``ray start --head`` plus ``ray start --address`` on this machine, with
-    token authentication (a fresh token); stopped by killing only its processes."""
-    temp = tempfile.mkdtemp(prefix="nsray", dir="/tmp")  # short: Ray puts sockets under it
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    env.pop("RAY_ADDRESS", None)
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    common = ["--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"]
-    try:
-        subprocess.run(
-            [
-                str(BIN / "ray"),
-                "start",
-                "--head",
-                f"--port={port}",
-                "--include-dashboard=false",
-                *common,
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=180,
-        )
-        subprocess.run(
-            [str(BIN / "ray"), "start", f"--address={address}", *common],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=180,
-        )
-        yield address, env
-    finally:
-        _kill_matching(temp)
-        shutil.rmtree(temp, ignore_errors=True)
-
-
 @pytest.mark.ray
 @pytest.mark.slow
 def test_sweep_on_a_two_node_cluster(
