@@ -56,7 +56,7 @@ class _RayHost:
         return self.core.ping(), str(ray.get_runtime_context().get_node_id())
 
 
-ACTOR_BYTES = 180e6  # resident memory of one host actor's worker process (184 MB measured, Ray 2.60)
+ACTOR_BYTES = 180e6  # resident memory of a host actor's worker (184 MB measured, Ray 2.60)
 
 
 def host_count(hosts: Hosts, n_devices: int) -> tuple[int | None, str]:
