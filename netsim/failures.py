@@ -13,6 +13,7 @@ algorithm's own events, in the original run and in its replay alike.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,6 +67,11 @@ class Churn:
         if downtime == 0:
             return None
         mtbf = mttr_s * (1 - downtime) / downtime
+        if not math.isfinite(mtbf):
+            raise InputError(
+                f"failures: a fraction of time down of {downtime!r} is too small to simulate "
+                f"(a mean time between failures of {mtbf!r} s); use 0 for no failures"
+            )
         return cls(mtbf_s=mtbf, mttr_s=mttr_s, fraction=fraction, nodes=nodes)
 
 

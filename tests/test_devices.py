@@ -51,6 +51,11 @@ def run(graph: nx.Graph, algo: Offload, **failures: object) -> netsim.Result:
 
 
 # ------------------------------------------------------------------ the queue
+def test_a_vanishing_downtime_is_refused_with_its_own_name() -> None:
+    with pytest.raises(netsim.InputError, match="failures: a fraction of time down of 5e-324"):
+        netsim.Churn.from_downtime(5e-324, 1.0)
+
+
 def test_five_offloads_to_one_server_run_one_after_another() -> None:
     """Five 4-GFLOP jobs reach a 1 GFLOP/s server at t = 0: they finish at
     4, 8, 12, 16 and 20 s, and the server is busy exactly 20 s."""
@@ -81,7 +86,7 @@ def test_a_failure_stops_the_running_job_and_loses_the_queue() -> None:
     budgets=st.lists(st.floats(1e8, 1e10), min_size=6, max_size=6),
     job=st.floats(1e7, 5e9),
     starts=st.lists(st.floats(0, 10), min_size=1, max_size=3),
-    downtime=st.floats(0, 0.5),
+    downtime=st.one_of(st.just(0.0), st.floats(0.01, 0.5)),
     mttr=st.floats(0.2, 3),
     seed=st.integers(0, 1000),
 )
