@@ -3,8 +3,8 @@
 By default (``hosts=None``) devices are spread over one actor per CPU of the
 cluster; ``hosts=K`` over K actors; ``hosts="per-device"`` puts every device
 on its own actor (the literal actor model: a worker process each, refused
-when the cluster's memory could not hold them). Actors reserve no CPU and
-are placed over the cluster's nodes in proportion to their CPUs. Each host
+when the cluster's memory could not hold them). Actors reserve next to no
+CPU and are placed over the cluster's nodes in proportion to their CPUs. Each host
 call is one actor method call with two results: the small outputs the
 driver reads, and the message contents, which stay in Ray's object store
 until the hosts that receive them fetch them. A host that dies ends the run
@@ -64,7 +64,7 @@ def host_count(hosts: Hosts, n_devices: int) -> tuple[int | None, str]:
     import ray
 
     if hosts is None:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        cpus = sum(c for _, c in _alive_nodes()) or int(ray.cluster_resources().get("CPU", 1))
         return min(max(cpus, 1), n_devices), f"one per CPU of the cluster ({cpus})"
     if hosts == PER_DEVICE:
         memory = float(ray.cluster_resources().get("memory", float("inf")))
@@ -80,20 +80,24 @@ def host_count(hosts: Hosts, n_devices: int) -> tuple[int | None, str]:
     return min(int(hosts), n_devices), "as asked"
 
 
-def placement(n_hosts: int) -> list[Any]:
-    """Where each host goes: the cluster's nodes in turn, each as many times as
-    it has CPUs (so K hosts on K CPUs get one CPU each). The affinity is hard:
-    Ray ignores a soft one for actors that reserve no CPU (measured on Ray
-    2.60), and a host whose node is gone fails to start with a clear error."""
+def _alive_nodes() -> list[tuple[str, int]]:
+    """The cluster's live nodes and their CPUs, by node id."""
     import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    nodes = sorted(
+    return sorted(
         (str(n["NodeID"]), int(n.get("Resources", {}).get("CPU", 0)))
         for n in ray.nodes()
         if n.get("Alive")
     )
-    slots = [node for node, cpus in nodes for _ in range(max(1, cpus))]
+
+
+def placement(n_hosts: int) -> list[Any]:
+    """Where each host goes: the cluster's nodes in turn, each as many times as
+    it has CPUs (so K hosts on K CPUs get one CPU each). The affinity is hard:
+    a host whose node is gone fails to start with a clear error."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    slots = [node for node, cpus in _alive_nodes() for _ in range(max(1, cpus))]
     if not slots:
         return ["DEFAULT"] * n_hosts
     # interleave the nodes, so that a few hosts already cover every node
@@ -168,9 +172,13 @@ class RayBackend:
         self.assignment = np.arange(n) if hosts is None else partition(n, hosts)
         shared = ray.put(replace(setup, devices=np.empty(0, dtype=np.int64)))
         actor = ray.remote(_RayHost)
+        # Hosts wait on the driver most of the time: they reserve next to no CPU.
+        # Not none at all: Ray ignores node affinity for actors that reserve
+        # nothing (measured on Ray 2.60).
+        share = min(1e-3, max(1e-4, sum(c for _, c in _alive_nodes()) / (2 * self.n_hosts)))
         self.actors = [
             actor.options(
-                num_cpus=0,  # hosts wait on the driver most of the time; they reserve no CPU
+                num_cpus=share,
                 max_restarts=0,
                 max_task_retries=0,
                 scheduling_strategy=where,

@@ -48,6 +48,30 @@ def _kill_matching(marker: str) -> None:
         time.sleep(0.5)
 
 
+WAIT_FOR_NODES = """
+import sys, time, ray
+ray.init(address=sys.argv[1], logging_level="ERROR")
+for _ in range(120):
+    alive = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU")]
+    if len(alive) >= int(sys.argv[2]):
+        sys.exit(0)
+    time.sleep(0.5)
+sys.exit(1)
+"""
+
+
+def _wait_for_nodes(address: str, env: dict[str, str], count: int) -> None:
+    """Until the cluster shows ``count`` live nodes with CPUs (``ray start``
+    returns before a new node has registered its resources)."""
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", WAIT_FOR_NODES, address, str(count)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"the cluster never showed {count} nodes"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,6 +110,7 @@ def two_node_cluster() -> Iterator[tuple[str, dict[str, str]]]:
             capture_output=True,
             timeout=180,
         )
+        _wait_for_nodes(address, env, 2)
         yield address, env
     finally:
         _kill_matching(temp)
