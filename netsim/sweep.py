@@ -18,14 +18,17 @@ resumed point gives exactly what it would have given the first time.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
 import math
 import os
+import signal
 import socket
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -335,7 +338,7 @@ def _execute(
     absolute = str(Path(spec.scenario).resolve())
     queue: deque[int] = deque(todo)
     pending: dict[Any, int] = {}
-    try:
+    with _ctrl_c_as_flag() as interrupted:
         while queue or pending:
             while queue and len(pending) < limit:
                 i = queue.popleft()
@@ -345,17 +348,45 @@ def _execute(
             progress.running = len(pending)
             if on_update:
                 on_update(progress)
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            ready: list[Any] = []
+            while not ready and not interrupted():
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+            if interrupted():
+                # points in flight are lost with the driver's shutdown (Ray ends
+                # a dead owner's tasks); no cancel, which races with completion
+                raise KeyboardInterrupt
             for ref in ready:
                 i = pending.pop(ref)
                 _collect(out, i, ref, progress)
-        progress.running = 0
-        if on_update:
-            on_update(progress)
-    except BaseException:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        raise
+    progress.running = 0
+    if on_update:
+        on_update(progress)
+
+
+@contextlib.contextmanager
+def _ctrl_c_as_flag() -> Iterator[Callable[[], bool]]:
+    """Turn the first Ctrl-C into a flag the sweep loop reads between waits.
+
+    A KeyboardInterrupt raised inside Ray's own calls can leave its core worker
+    in a state it aborts on; a second Ctrl-C still interrupts at once.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # started to ignore it
+    ):
+        yield lambda: False
+        return
+    seen = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        seen.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield seen.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _first_line(error: BaseException) -> str:
