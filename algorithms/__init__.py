@@ -15,7 +15,7 @@ from algorithms.consensus import AverageConsensus
 from algorithms.datasets import DataSpec
 from algorithms.diffusion_lms import DiffusionLMS, assign_node_parameters
 from algorithms.dsgd import DSGD
-from algorithms.federated import TAKFL, FedAvg, FedBuff, FedCode, FedDF
+from algorithms.federated import TAKFL, Aequa, FedAvg, FedBuff, FedCode, FedDF, Standalone
 from algorithms.gossip import RandomizedGossip
 from algorithms.learning import LearningConfig, ModelSpec
 from netsim.errors import InputError
@@ -30,6 +30,8 @@ ALGORITHMS: dict[str, type] = {
     "fedcode": FedCode,
     "feddf": FedDF,
     "takfl": TAKFL,
+    "aequa": Aequa,
+    "standalone": Standalone,
     "dsgd": DSGD,
 }
 
@@ -49,6 +51,7 @@ __all__ = [
     "APSM",
     "DSGD",
     "TAKFL",
+    "Aequa",
     "Algorithm",
     "AverageConsensus",
     "DataSpec",

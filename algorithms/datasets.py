@@ -196,10 +196,17 @@ def _stratified(y: np.ndarray, fraction: float, g: np.random.Generator) -> np.nd
     return mask
 
 
-def split(spec: DataSpec, clients: int, seed: int, groups: Sequence[str] | None = None) -> Split:
+def split(
+    spec: DataSpec,
+    clients: int,
+    seed: int,
+    groups: Sequence[str] | None = None,
+    weights: np.ndarray | None = None,
+) -> Split:
     """Test split, the server's public and validation splits, then the
     clients' partition of the rest (``groups[k]``: client ``k``'s group, for
-    ``spec.shares``)."""
+    ``spec.shares``; ``weights[k]``: client ``k``'s relative share of an
+    ``iid`` pool)."""
     checks.positive_int("clients", clients)
     x, y = load(spec, seed)
     test = _stratified(y, spec.test_fraction, rngs.generator(seed, "data-split"))
@@ -213,12 +220,30 @@ def split(spec: DataSpec, clients: int, seed: int, groups: Sequence[str] | None 
         held = _stratified(y[rest], spec.validation_fraction * len(y) / max(len(rest), 1), g)
         val, rest = np.sort(rest[held]), np.sort(rest[~held])
     x_train, y_train = x[rest], y[rest]
-    if spec.shares:
+    if weights is not None:
+        parts = _weighted(spec, len(y_train), clients, weights, seed)
+    elif spec.shares:
         parts = _grouped(spec, y_train, clients, groups, seed)
     else:
         g = rngs.generator(seed, "partition")
         parts = partition(y_train, clients, spec.partition, spec.alpha, g)
     return Split(x_train, y_train, x[test], y[test], parts, x[public], x[val], y[val])
+
+
+def _weighted(
+    spec: DataSpec, n: int, clients: int, weights: np.ndarray, seed: int
+) -> list[np.ndarray]:
+    """A random permutation cut in proportion to ``weights``."""
+    if spec.partition != "iid" or spec.shares:
+        raise InputError(
+            "data_weight node attributes set each client's share: they need the data spec's "
+            f"partition 'iid' and no shares (it has partition {spec.partition!r})"
+        )
+    if len(weights) != clients:
+        raise InputError(f"data weights: expected one per client ({clients}), got {len(weights)}")
+    cuts = (np.cumsum(weights / weights.sum())[:-1] * n).astype(int)
+    order = rngs.generator(seed, "partition").permutation(n)
+    return [np.sort(p) for p in np.split(order, cuts)]
 
 
 def _grouped(

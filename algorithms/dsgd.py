@@ -137,7 +137,7 @@ class DSGD:
         if isinstance(self.codec, Identity):
             return {
                 "payload": Payloads.rows(vectors.copy()),
-                "encode_flops": np.zeros(len(vectors)),
+                "reported_flops": np.zeros(len(vectors)),
             }
         messages, flops = [], np.zeros(len(vectors))
         for i, d in enumerate(call.devices.tolist()):
@@ -148,7 +148,7 @@ class DSGD:
             messages.append(m)
         return {
             "payload": Payloads.objects(messages, [m.nbytes for m in messages]),
-            "encode_flops": flops,
+            "reported_flops": flops,
         }
 
     def _decoded(self, inbox: Inbox) -> Inbox:

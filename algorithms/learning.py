@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from algorithms import datasets, models
+from algorithms import datasets, models, participants, slimmable
 from algorithms.base import Final, network_rows
+from algorithms.participants import Participant
 from netsim import checks
 from netsim import rng as rngs
 from netsim.errors import InputError
@@ -41,16 +42,22 @@ PROTOTYPE_ATTRIBUTE = "prototype"
 @dataclass(frozen=True)
 class ModelSpec:
     """A model architecture: ``name`` in :data:`algorithms.models.MODELS`,
-    ``hidden`` units (MLP) or a channel ``width`` multiplier (CNN)."""
+    ``hidden`` units (MLP) or channels (1-D CNN); ``slimmable``: the same
+    architecture runnable at any width (:mod:`algorithms.slimmable`)."""
 
     name: str = "mlp"
     hidden: int = 32
+    slimmable: bool = False
 
     def __post_init__(self) -> None:
         checks.choice("model", self.name, models.MODELS)
         checks.positive_int("hidden", self.hidden)
+        if self.slimmable:
+            checks.choice("model (slimmable)", self.name, slimmable.SLIMMABLE)
 
     def build(self, input_shape: tuple[int, ...], classes: int, seed: int) -> nn.Module:
+        if self.slimmable:
+            return slimmable.build(self.name, input_shape, classes, seed, self.hidden)
         return models.build(self.name, input_shape, classes, seed, self.hidden)
 
 
@@ -65,6 +72,7 @@ class LearningConfig:
     data: datasets.DataSpec = field(default_factory=datasets.DataSpec)
     model: str = "mlp"
     hidden: int = 32
+    slimmable: bool = False
     prototypes: Mapping[str, ModelSpec] = field(default_factory=dict)
     local_epochs: int = 1
     batch_size: int = 16
@@ -73,7 +81,7 @@ class LearningConfig:
     torch_threads: int = 1
 
     def __post_init__(self) -> None:
-        ModelSpec(self.model, self.hidden)  # checks the fields
+        ModelSpec(self.model, self.hidden, self.slimmable)  # checks the fields
         for name, spec in self.prototypes.items():
             if not isinstance(name, str) or not isinstance(spec, ModelSpec):
                 raise InputError(
@@ -88,7 +96,9 @@ class LearningConfig:
     @property
     def specs(self) -> dict[str, ModelSpec]:
         """Every prototype's model."""
-        return dict(self.prototypes) or {DEFAULT_PROTOTYPE: ModelSpec(self.model, self.hidden)}
+        return dict(self.prototypes) or {
+            DEFAULT_PROTOTYPE: ModelSpec(self.model, self.hidden, self.slimmable)
+        }
 
     def prototype_of(
         self, nodes: Mapping[str, np.ndarray], trainers: list[int] | np.ndarray
@@ -189,9 +199,9 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, flo
 
 class Learner:
     """What a host holds for learning: the data split (built from the seed),
-    each of its client devices' shard, prototype and torch generator, and one
-    scratch model per prototype that every training call loads, trains and
-    reads back."""
+    each of its client devices' shard (and labels, noisy where the device's
+    ``label_noise`` says), prototype and torch generator, and one scratch
+    model per prototype that every training call loads, trains and reads back."""
 
     def __init__(
         self,
@@ -200,15 +210,26 @@ class Learner:
         devices: np.ndarray,
         clients: np.ndarray,
         prototype: Mapping[int, str],
+        people: Mapping[int, Participant] | None = None,
     ) -> None:
         import torch
 
         self.cfg = cfg
-        self.split = client_split(cfg, clients, prototype, seed)
+        self.split = client_split(cfg, clients, prototype, seed, people)
         shard_of = {int(c): k for k, c in enumerate(clients)}  # clients in id order
         self.shards = {
             int(d): self.split.clients[shard_of[int(d)]] for d in devices if int(d) in shard_of
         }
+        self.labels = {
+            d: participants.noisy_labels(
+                self.split.y_train[idx],
+                people[d].label_noise if people else 0.0,
+                self.split.classes,
+                rngs.generator(seed, "label-noise", d),
+            )
+            for d, idx in self.shards.items()
+        }
+        self.people = {d: people[d] for d in self.shards} if people else {}
         self.prototype = {int(d): prototype[int(d)] for d in devices if int(d) in prototype}
         self.models = {
             name: spec.build(self.split.input_shape, self.split.classes, cfg.model_seed(seed, name))
@@ -220,21 +241,26 @@ class Learner:
             int(d): torch.Generator().manual_seed(rngs.int_seed(seed, "minibatch", int(d)))
             for d in devices
         }
+        self._width_cost: dict[str, slimmable.WidthCost] = {}
 
     def samples(self, device: int) -> int:
         return len(self.shards.get(device, ()))
+
+    def _data(self, device: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.shards.get(device, np.empty(0, dtype=np.int64))
+        return self.split.x_train[idx], self.labels.get(device, self.split.y_train[idx])
 
     def train(self, device: int, vector: np.ndarray) -> np.ndarray:
         """``vector`` trained on ``device``'s shard; the trained parameters."""
         cfg = self.cfg
         model = self.models[self.prototype[device]]
         models.set_vector(model, vector)
-        idx = self.shards.get(device, np.empty(0, dtype=np.int64))
+        x, y = self._data(device)
         with models.torch_threads(cfg.torch_threads):
             local_train(
                 model,
-                self.split.x_train[idx],
-                self.split.y_train[idx],
+                x,
+                y,
                 epochs=cfg.local_epochs,
                 batch_size=cfg.batch_size,
                 lr=cfg.lr,
@@ -243,21 +269,67 @@ class Learner:
             )
         return models.get_vector(model)
 
-    def evaluate(self, prototype: str, vector: np.ndarray) -> tuple[float, float]:
-        """Accuracy and loss of ``vector`` (a ``prototype`` model) on the held-out test split."""
+    def train_sandwich(
+        self, device: int, vector: np.ndarray, p_min: float
+    ) -> tuple[np.ndarray, float]:
+        """``vector`` (a slimmable model) trained by the sandwich rule; the
+        trained parameters and the FLOPs of its random-width passes."""
+        cfg, p = self.cfg, self.prototype[device]
+        model = self.models[p]
+        models.set_vector(model, vector)
+        if p not in self._width_cost:
+            self._width_cost[p] = slimmable.WidthCost(
+                model, self.split.input_shape, self.split.classes
+            )
+        x, y = self._data(device)
+        with models.torch_threads(cfg.torch_threads):
+            extra = slimmable.sandwich_train(
+                model,
+                x,
+                y,
+                epochs=cfg.local_epochs,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                optimizer=cfg.optimizer,
+                generator=self.generators[device],
+                p_min=p_min,
+                cost=self._width_cost[p],
+            )
+        return models.get_vector(model), extra
+
+    def evaluate(
+        self, prototype: str, vector: np.ndarray, width: float = 1.0, on: str = "test"
+    ) -> tuple[float, float]:
+        """Accuracy and loss of ``vector`` (a ``prototype`` model, run at
+        ``width`` if slimmable) on the held-out ``test`` split or the server's
+        ``validation`` split."""
         model = self.models[prototype]
         models.set_vector(model, vector)
-        with models.torch_threads(self.cfg.torch_threads):
-            return evaluate(model, self.split.x_test, self.split.y_test)
+        x, y = (
+            (self.split.x_test, self.split.y_test)
+            if on == "test"
+            else (self.split.x_val, self.split.y_val)
+        )
+        slimmable.set_width(model, width)
+        try:
+            with models.torch_threads(self.cfg.torch_threads):
+                return evaluate(model, x, y)
+        finally:
+            slimmable.set_width(model, 1.0)
 
 
 def client_split(
-    cfg: LearningConfig, clients: np.ndarray | list[int], prototype: Mapping[int, str], seed: int
+    cfg: LearningConfig,
+    clients: np.ndarray | list[int],
+    prototype: Mapping[int, str],
+    seed: int,
+    people: Mapping[int, Participant] | None = None,
 ) -> datasets.Split:
     """The data split, with each client's share by prototype when the data
-    spec gives ``shares``."""
+    spec gives ``shares``, or by its ``data_weight`` (:mod:`algorithms.participants`)."""
     groups = [prototype[int(c)] for c in clients] if cfg.data.shares else None
-    return datasets.split(cfg.data, len(clients), seed, groups)
+    weights = participants.data_weights(people, [int(c) for c in clients]) if people else None
+    return datasets.split(cfg.data, len(clients), seed, groups, weights)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ their way at ``T_r`` (they arrive, but too late to be combined).
 A node's message is its step's output ``payload``
 (:class:`~netsim.kernel.Payloads`): its size is the payload's encoded size,
 and its content stays on the hosts until the receivers' next step. A step
-that reports ``encode_flops`` (encoding whose cost depends on the data) has
+that reports ``reported_flops`` (encoding whose cost depends on the data) has
 that work queued after it, and sends when it is done.
 
 Nodes that are down skip the round. The period is given, or chosen as the
@@ -129,8 +129,8 @@ def _send(
         return None
     ready = comp.finish[0]
     out = comp.outputs(0)
-    if "encode_flops" in out and len(live):
-        ready = sim.work(live, out["encode_flops"])
+    if "reported_flops" in out and len(live):
+        ready = sim.work(live, out["reported_flops"])
     return sim.broadcast(live, ready, comp.nbytes(0, "payload"), comp.payload(0, "payload"))
 
 

@@ -13,13 +13,16 @@ short modules per method on top.
 - :mod:`~algorithms.federated.distillation` and
   :mod:`~algorithms.federated.transfer`: knowledge transfer between device
   prototypes at the server;
+- :mod:`~algorithms.federated.rewards`: contribution estimates and reward
+  allocation;
 - FedAvg (per prototype), FedBuff (asynchronous), FedCode (seed paper), FedDF
-  and TAKFL (seed paper).
+  and TAKFL (seed paper), Aequa (seed paper) and the standalone baseline.
 
 What devices train (model specs by device prototype) is
 :class:`~algorithms.learning.LearningConfig`, shared with D-PSGD.
 """
 
+from algorithms.federated.aequa import Aequa, Standalone
 from algorithms.federated.codecs import (
     CODECS,
     FP16,
@@ -42,6 +45,7 @@ __all__ = [
     "FP16",
     "QSGD",
     "TAKFL",
+    "Aequa",
     "Codebook",
     "Codec",
     "Encoded",
@@ -53,6 +57,7 @@ __all__ = [
     "Identity",
     "LearningConfig",
     "ModelSpec",
+    "Standalone",
     "TopK",
     "codec",
 ]

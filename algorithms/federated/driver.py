@@ -21,6 +21,7 @@ import numpy as np
 from algorithms.federated.codecs import Codec, Identity
 from algorithms.federated.routing import Route
 from algorithms.learning import LearningConfig, client_split, cost_table
+from algorithms.participants import DATA_WEIGHT, FREE_RIDER, LABEL_NOISE, participants
 from netsim.dispatch import PayloadSource, stack_sources
 from netsim.errors import InputError
 from netsim.kernel import Inbox, Request
@@ -62,7 +63,8 @@ class Federation:
         self.route = Route(sim.links, server)
         self.clients = self.route.clients
         self.prototype = learning.prototype_of(sim.nodes, self.clients)
-        split = client_split(learning, self.clients, self.prototype, sim.seed)
+        self.people = participants(sim.nodes, self.clients)
+        split = client_split(learning, self.clients, self.prototype, sim.seed, self.people)
         self.public, self.validation = len(split.x_public), len(split.x_val)
         self.samples = {c: len(split.clients[k]) for k, c in enumerate(self.clients)}
         self.cost = cost_table(learning, split, sim.seed)
@@ -70,8 +72,10 @@ class Federation:
         names = set(self.prototype.values())
         self.prototypes = sorted(names, key=lambda p: (self.cost[p].parameters, p))
         self.size = {p: self.cost[p].parameters for p in self.prototypes}
-        self.train_flops = {
-            c: learning.local_epochs * self.samples[c] * self.cost[self.prototype[c]].train_flops
+        self.train_flops = {  # free riders do not train
+            c: 0.0
+            if self.people[c].free_rider
+            else learning.local_epochs * self.samples[c] * self.cost[self.prototype[c]].train_flops
             for c in self.clients
         }
 
@@ -103,7 +107,7 @@ class Federation:
         )
         out = {}
         for i, p in enumerate(prototypes):
-            ready = float(sim.work(server, comp.outputs(i)["encode_flops"])[0])
+            ready = float(sim.work(server, comp.outputs(i)["reported_flops"])[0])
             out[p] = (Message(comp.payload(i, "model"), int(comp.nbytes(i, "model")[0]), p), ready)
         return out
 
@@ -126,7 +130,7 @@ class Federation:
         yield sim.timeout_until(float(comp.finish[0][0]))
         if sim.devices.failed_since(c, start):
             return None
-        encoded = float(sim.work(c, comp.outputs(0)["encode_flops"])[0])
+        encoded = float(sim.work(c, comp.outputs(0)["reported_flops"])[0])
         yield sim.timeout_until(encoded)
         if sim.devices.failed_since(c, start):
             return None
@@ -211,4 +215,15 @@ def check_federation(graph: nx.Graph, learning: LearningConfig, server: int, see
     names = np.empty(graph.number_of_nodes(), dtype=object)
     names[:] = [graph.nodes[k].get("prototype") for k in range(graph.number_of_nodes())]
     prototype = learning.prototype_of({"prototype": names}, clients)
-    learning.check_fit(client_split(learning, clients, prototype, seed), seed)
+    people = participants(_attributes(graph), clients)
+    learning.check_fit(client_split(learning, clients, prototype, seed, people), seed)
+
+
+def _attributes(graph: nx.Graph) -> dict[str, np.ndarray]:
+    """The participants' node attributes as arrays over the nodes (``None`` where absent)."""
+    out = {}
+    for name in (DATA_WEIGHT, LABEL_NOISE, FREE_RIDER):
+        values = np.empty(graph.number_of_nodes(), dtype=object)
+        values[:] = [graph.nodes[k].get(name) for k in range(graph.number_of_nodes())]
+        out[name] = values
+    return out

@@ -14,9 +14,10 @@ Each host keeps
   older than the request's ``keep_from``, the oldest the driver may still
   publish or build on.
 
-Kernels (declared costs in :meth:`FederatedProgram.cost`; encoding FLOPs,
-which depend on the data (k-means iterations), are reported by the kernel as
-``encode_flops`` and queued by the driver after the job):
+Kernels (declared costs in :meth:`FederatedProgram.cost`; work whose FLOPs
+depend on what the kernel drew or met (k-means iterations of an encoder, the
+random widths of sandwich training) is reported by the kernel as
+``reported_flops`` and queued by the driver after the job):
 
 ============  ==========  ====================================================
 ``evaluate``  server      test accuracy and loss of a version (measurement)
@@ -27,7 +28,14 @@ which depend on the data (k-means iterations), are reported by the kernel as
 ``apply``     server      FedBuff: the next version from buffered deltas
 ``transfer``  server      FedDF / TAKFL: the next versions of every prototype,
                           with knowledge transferred between them
+``standalone``  clients   each trains alone from the initial model; its test
+                          accuracy (the baseline Aequa is judged against)
+``rewards``   server      Aequa: each client's reward width and its accuracy
+                          (measurement, at the end)
 ============  ==========  ====================================================
+
+Clients behave as their node attributes say (:mod:`algorithms.participants`):
+free riders return what they received (or it plus noise) without training.
 """
 
 from __future__ import annotations
@@ -38,9 +46,11 @@ import numpy as np
 
 from algorithms.federated import aggregation
 from algorithms.federated.codecs import Codebook, Codec, Encoded
+from algorithms.federated.rewards import allocate, loo_cosines
 from algorithms.federated.routing import Route
 from algorithms.federated.transfer import TransferConfig, transfer, transfer_flops
 from algorithms.learning import Learner, LearningConfig
+from algorithms.participants import FREE_RIDER_NOISE, Participant, participants
 from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
 from netsim.network import LinkTable
 
@@ -63,13 +73,15 @@ class FederatedProgram:
     up: Codec
     down: Codec
     transfer: TransferConfig | None = None  # FedDF / TAKFL
+    p_min: float | None = None  # Aequa: sandwich training of a slimmable model
 
     # ------------------------------------------------------------ state
     def init_state(self, setup: HostSetup, rngs: list[np.random.Generator]) -> FederatedState:
         links = LinkTable.from_arrays(setup.n_nodes, setup.link_src, setup.link_dst)
         clients = np.array(Route(links, self.server).clients, dtype=np.int64)
         prototypes = self.learning.prototype_of(setup.nodes, clients)
-        learner = Learner(self.learning, setup.seed, setup.devices, clients, prototypes)
+        people = participants(setup.nodes, clients)
+        learner = Learner(self.learning, setup.seed, setup.devices, clients, prototypes, people)
         state = FederatedState(learner)
         if self.server in set(setup.devices.tolist()):
             state.versions = {(p, 0): v.copy() for p, v in learner.initial.items()}
@@ -84,6 +96,8 @@ class FederatedProgram:
             "aggregate": self._aggregate,
             "apply": self._apply,
             "transfer": self._transfer,
+            "rewards": self._rewards,
+            "standalone": self._standalone,
         }
         return kernels[name]
 
@@ -102,6 +116,8 @@ class FederatedProgram:
         """FLOPs of a request, from its parameters and the messages it carries."""
         n = len(request.devices)
         params, kernel = request.params, request.kernel
+        if kernel == "standalone":
+            return np.asarray(request.inputs["train_flops"], dtype=float)
         if kernel == "train":
             decode = self.down.decode_flops(int(params["size"]), str(params["kind_down"]))
             return np.asarray(request.inputs["train_flops"], dtype=float) + decode
@@ -116,7 +132,13 @@ class FederatedProgram:
                 k = self.up.clusters if isinstance(self.up, Codebook) else 1
                 return np.array([aggregation.pooled_snap_flops(size, int(h), k) for h in heard])
             per_message = self.up.decode_flops(size, "model") + aggregation.average_flops(size, 1)
-            return np.asarray(heard * per_message, dtype=float)
+            once = 0.0
+            if params.get("contributions"):
+                # a leave-one-out cosine each (three dot products); the old
+                # and the new model on the validation split
+                per_message += 6.0 * size
+                once = 2.0 * float(params["validation_flops"])
+            return np.asarray(heard * per_message + once * (heard > 0), dtype=float)
         return np.zeros(n)
 
     # ------------------------------------------------------------ kernels
@@ -131,7 +153,7 @@ class FederatedProgram:
         message, _, flops = self.down.encode(state.versions[(p, v)], None, rng, call.params["kind"])
         return state, {
             "model": Payloads.objects([message], [message.nbytes]),
-            "encode_flops": np.array([flops]),
+            "reported_flops": np.array([flops]),
         }
 
     def _train(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
@@ -142,12 +164,11 @@ class FederatedProgram:
         for i, d in enumerate(call.devices.tolist()):
             initial = learner.initial[learner.prototype[d]]
             received = self.down.decode(call.inbox.messages(i)[0], state.held.get(d, initial))
-            trained = learner.train(d, received)
-            x = trained - received if send == "delta" else trained
             rng = call.rngs[int(call.idx[i])]
-            message, state.memory[d], flops[i] = self.up.encode(
-                x, state.memory.get(d), rng, kind_up
-            )
+            trained, flops[i] = self._local_step(learner, d, received, rng)
+            x = trained - received if send == "delta" else trained
+            message, state.memory[d], encode = self.up.encode(x, state.memory.get(d), rng, kind_up)
+            flops[i] += encode
             if self.up.target == "weights":  # it keeps the weights it sent, as the server sees them
                 state.held[d] = self.up.decode(message, trained)
                 flops[i] += self.up.decode_flops(len(x), kind_up)
@@ -157,9 +178,24 @@ class FederatedProgram:
         samples = np.array([learner.samples(d) for d in call.devices.tolist()], dtype=float)
         return state, {
             "update": Payloads.objects(messages, [m.nbytes for m in messages]),
-            "encode_flops": flops,
+            "reported_flops": flops,
             "samples": samples,
         }
+
+    def _local_step(
+        self, learner: Learner, d: int, received: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, float]:
+        """What client ``d`` makes of the model it received, and the FLOPs of
+        it beyond the declared training (sandwich training's random widths)."""
+        rider = learner.people[d].free_rider if d in learner.people else ""
+        if rider == "copy":
+            return received.copy(), 0.0
+        if rider == "noise":
+            noise = rng.normal(0.0, FREE_RIDER_NOISE, len(received)).astype(np.float32)
+            return received + noise, 0.0
+        if self.p_min is not None:
+            return learner.train_sandwich(d, received, self.p_min)
+        return learner.train(d, received), 0.0
 
     def _decoded(self, messages: np.ndarray) -> np.ndarray:
         return np.array([self.up.decode(m, None) for m in messages], dtype=np.float32)
@@ -172,7 +208,7 @@ class FederatedProgram:
         message, _, flops = self.up.encode(average, None, rng, "model")
         return state, {
             "update": Payloads.objects([message], [message.nbytes]),
-            "encode_flops": np.array([flops]),
+            "reported_flops": np.array([flops]),
         }
 
     def _aggregate(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
@@ -189,6 +225,16 @@ class FederatedProgram:
             if call.params["send"] == "delta":
                 vectors = vectors + base
             new = aggregation.weighted_average(vectors, np.asarray(call.params["weights"]))
+            if call.params.get("contributions"):
+                weights = np.asarray(call.params["weights"], dtype=float)
+                learner = state.learner
+                before = learner.evaluate(p, base, on="validation")[1]
+                state, out = self._store(state, call, p, new)
+                out["cosine"] = loo_cosines(vectors - base, weights)[None, :]
+                out["improvement"] = np.array(
+                    [before - learner.evaluate(p, new, on="validation")[1]]
+                )
+                return state, out
         return self._store(state, call, p, new)
 
     def _apply(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
@@ -204,6 +250,38 @@ class FederatedProgram:
         if self.transfer is None:
             raise RuntimeError("this program has no knowledge transfer configured")
         return transfer(state, call, self.transfer, self.up.decode)
+
+    def _standalone(
+        self, state: FederatedState, call: KernelCall
+    ) -> tuple[FederatedState, Outputs]:
+        learner, accuracy = state.learner, np.zeros(len(call.devices))
+        for i, d in enumerate(call.devices.tolist()):
+            p = learner.prototype[d]
+            vector = learner.initial[p]
+            if not learner.people.get(d, Participant()).free_rider:
+                for _ in range(int(call.params["rounds"])):
+                    vector = learner.train(d, vector)
+            accuracy[i] = learner.evaluate(p, vector)[0]
+        return state, {"accuracy": accuracy}
+
+    def _rewards(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
+        p, v = str(call.params["prototype"]), int(call.params["version"])
+        model, learner = state.versions[(p, v)], state.learner
+        widths = np.asarray(call.params["widths"], dtype=float)
+        curve = np.array([learner.evaluate(p, model, w, on="validation")[0] for w in widths])
+        given = allocate(
+            np.asarray(call.params["contributions"], dtype=float),
+            widths,
+            curve,
+            np.asarray(call.params["floor"], dtype=float),
+        )
+        test = {w: learner.evaluate(p, model, w)[0] for w in set(given.tolist()) | set(widths)}
+        return state, {
+            "curve_validation": curve[None, :],
+            "curve_test": np.array([[test[w] for w in widths]]),
+            "reward_width": given[None, :],
+            "reward_accuracy": np.array([[test[w] for w in given]]),
+        }
 
     def _store(
         self, state: FederatedState, call: KernelCall, p: str, model: np.ndarray
