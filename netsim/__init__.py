@@ -13,11 +13,12 @@ from netsim.algorithm import Algorithm, Final
 from netsim.errors import InputError, SimulationError
 from netsim.failures import Churn, Failures
 from netsim.kernel import HostProgram, HostSetup, Inbox, KernelCall, Outputs, Payloads, Request
-from netsim.results import Result
+from netsim.results import Result, class_table, device_table, load_run
 from netsim.runner import run
 from netsim.scenario import Scenario
 from netsim.scenario_file import load as load_scenario
 from netsim.simulation import Simulation
+from netsim.sweep import Sweep, load_sweep
 from netsim.traces import FailureEvent, read_trace
 
 __all__ = [
@@ -38,8 +39,13 @@ __all__ = [
     "Scenario",
     "Simulation",
     "SimulationError",
+    "Sweep",
     "__version__",
+    "class_table",
+    "device_table",
+    "load_run",
     "load_scenario",
+    "load_sweep",
     "read_trace",
     "run",
 ]

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from netsim import __version__
 from netsim.errors import InputError, SimulationError
+from netsim.outputs import Terminated, check_writable, refuse_existing, terminated
 
 EPILOG_RUN = """\
 examples:
@@ -87,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=None,
-        help="output directory (default: runs/<scenario>-<date>-<time>)",
+        help="output directory (default: runs/<scenario>-<date>-<time>-<random>)",
+    )
+    run.add_argument(
+        "--force", action="store_true", help="replace the run already in --out (refused otherwise)"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
 
@@ -134,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="sweep directory (default: sweeps/<scenario>-<time>)"
     )
     sweep.add_argument("--resume", action="store_true", help="finish the sweep in --out")
+    sweep.add_argument(
+        "--allow-changed",
+        action="store_true",
+        help="with --resume: go on although the scenario file changed since the sweep began",
+    )
     sweep.add_argument("--cpus", type=float, help="CPUs per point (default: the scenario's, or 1)")
     sweep.add_argument("--memory", type=float, help="memory per point, GB")
     sweep.add_argument("--max-in-flight", type=_positive_int, help="points submitted at once")
@@ -156,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     summ = sub.add_parser("sweep-summary", help="mean and spread over seeds of a sweep's points")
     summ.add_argument("sweep_dir", type=Path)
 
+    show = sub.add_parser(
+        "show",
+        help="print a finished run's summary again",
+        description="Print the summary table of a run directory, as `netsim run` did; "
+        "with --devices, each device's totals (compute, time, bytes, energy), and by class.",
+    )
+    show.add_argument("run", type=Path, help="a run output directory")
+    show.add_argument("--devices", action="store_true", help="also the per-device tables")
+
+    compare = sub.add_parser(
+        "compare",
+        help="final metrics of several runs, or of a sweep's points, side by side",
+        description="One row per run (or per point of a sweep directory): the parameters "
+        "that differ and every final metric.",
+    )
+    compare.add_argument("runs", nargs="+", type=Path, help="run directories, or one sweep")
+
     plot = sub.add_parser(
         "plot",
         help="plot a metric of one or more runs (PNG)",
@@ -167,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", type=Path, help="run output directories")
     plot.add_argument("--metric", required=True, help="e.g. msd_db, consensus_error")
     plot.add_argument("-o", "--output", type=Path, default=Path("plot.png"), help="PNG to write")
+    plot.add_argument("--force", action="store_true", help="replace the PNG if it exists")
 
     trace = sub.add_parser(
         "trace",
@@ -188,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--format", required=True, choices=("fta", "windows", "sessions"))
     imp.add_argument("input", type=Path, help="the recorded trace")
     imp.add_argument("output", type=Path, help="the netsim trace to write (.csv)")
+    imp.add_argument("--force", action="store_true", help="replace the output if it exists")
     imp.add_argument(
         "--start", help="window start, trace seconds or an ISO date (default: trace start)"
     )
@@ -214,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot = tsub.add_parser("plot", help="availability chart (PNG)")
     plot.add_argument("trace", type=Path)
     plot.add_argument("-o", "--output", type=Path, help="PNG to write (default: TRACE.png)")
+    plot.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     plot.add_argument("--until", type=float, help="end of the chart (default: the last event)")
     plot.add_argument(
         "--max-nodes", type=_positive_int, default=64, help="nodes drawn (default 64)"
@@ -251,9 +280,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plot": cmd_plot,
         "sweep": cmd_sweep,
         "sweep-summary": cmd_sweep_summary,
+        "show": cmd_show,
+        "compare": cmd_compare,
     }
     try:
-        return commands[args.command](args)
+        with terminated():  # SIGTERM cleans up like Ctrl-C
+            return commands[args.command](args)
+    except Terminated:
+        print("netsim: terminated; nothing half-written was left", file=sys.stderr)
+        return 143
     except InputError as e:
         if args.traceback:
             raise
@@ -282,8 +317,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = file.build(overrides)
     if args.trace is not None and not args.trace.is_file():
         raise InputError(f"--trace {args.trace}: file not found")
-    out = args.out or Path("runs") / f"{args.scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    check_output_dir(out)
+    out = args.out or Path("runs") / default_name(args.scenario)
+    check_output_dir(out, args.force)
     bar = None if args.quiet else _progress_bar(scenario.name)
     try:
         result = run(
@@ -297,7 +332,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    result.write(out)
+    result.write(out, force=args.force)
     if not args.quiet:
         print(format_summary(result.summary, out))
     return 0
@@ -394,8 +429,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from netsim import scenario_file
 
     def first_line(obj: Any) -> str:
-        doc = (obj.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        return scenario_file.first_sentence(obj.__doc__ or "")
 
     print("algorithms:")
     for name, cls in algorithms.ALGORITHMS.items():
@@ -422,6 +456,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if args.trace_command == "import":
         if args.output.exists() and args.output.is_dir():
             raise InputError(f"{args.output}: is a directory; expected a file name")
+        inputs = [p for p in (args.input, args.map) if p is not None and p.exists()]
+        if args.output.exists() and any(args.output.samefile(p) for p in inputs):
+            raise InputError(f"{args.output}: is an input; choose another output")
+        refuse_existing(args.output, "output", args.force)
+        check_writable(args.output, "output")
         selection = trace_import.Selection(
             start=None if args.start is None else trace_import.parse_time(args.start, "--start"),
             duration=None
@@ -451,7 +490,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         return 0
     from netsim.plots import availability_chart
 
-    out = args.output or args.trace.with_suffix(".png")
+    out = png_output(args.output or args.trace.with_suffix(".png"), args.force)
     trace_stats(events, args.until)  # the same checks as info
     availability_chart(events, out, end=args.until, max_nodes=args.max_nodes)
     print(out)
@@ -474,10 +513,32 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def default_name(scenario: Path) -> str:
+    """``<scenario>-<date>-<time>-<random>``: two runs started in the same
+    second do not collide."""
+    import secrets
+
+    return f"{scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def png_output(path: Path, force: bool) -> Path:
+    """The PNG a plot writes: ``.png`` added when there is no suffix; an
+    existing file replaced only with ``force``; a place netsim can write."""
+    if path.suffix == "":
+        path = path.with_suffix(".png")
+    elif path.suffix.lower() != ".png":
+        raise InputError(f"-o {path}: expected a .png file name")
+    if path.is_dir():
+        raise InputError(f"-o {path}: is a directory; expected a file name")
+    refuse_existing(path, "-o", force)
+    check_writable(path, "-o")
+    return path
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from netsim.plots import metric_figure
 
-    print(metric_figure(args.runs, args.metric, args.output))
+    print(metric_figure(args.runs, args.metric, png_output(args.output, args.force)))
     return 0
 
 
@@ -499,7 +560,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         backend=args.point_backend,
         hosts=args.point_hosts,
     )
-    out = args.out or Path("sweeps") / f"{args.scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or Path("sweeps") / default_name(args.scenario)
     bar = None if args.quiet else _SweepBar(len(spec.points))
     start = time.perf_counter()
     try:
@@ -507,6 +568,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             spec,
             out,
             resume=args.resume,
+            allow_changed=args.allow_changed,
             address=args.address,
             working_dir=args.working_dir,
             max_in_flight=args.max_in_flight,
@@ -556,6 +618,58 @@ class _SweepBar:
 
     def close(self) -> None:
         self._bar.close()
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from netsim.results import class_table, device_table, load_run
+
+    result = load_run(args.run)
+    print(format_summary(result.summary, args.run))
+    if args.devices:
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print("\nper device:")
+            print(device_table(result).to_string(float_format=lambda v: f"{v:.4g}"))
+            print("\nby device class:")
+            print(class_table(result).to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from netsim.results import read_run_files
+    from netsim.sweep import SPEC_FILE, load_sweep
+
+    if len(args.runs) == 1 and (args.runs[0] / SPEC_FILE).is_file():
+        sweep = load_sweep(args.runs[0])
+        params = sorted({k for p in sweep.spec.points for k in p})
+        finals = [c for c in sweep.table.columns if c.startswith("final_")]
+        table = sweep.table[["point", *params, "status", *finals]]
+    else:
+        rows = []
+        for run in args.runs:
+            _, summary = read_run_files(run)
+            rows.append(
+                {
+                    "run": str(run),
+                    "algorithm": summary.get("algorithm"),
+                    **summary.get("params", {}),
+                    **{f"final_{k}": v for k, v in summary.get("final", {}).items()},
+                }
+            )
+        table = pd.DataFrame(rows)
+        # parameters that are the same in every run say nothing: leave them out
+        same = [
+            c
+            for c in table.columns
+            if c != "run" and not c.startswith("final_") and table[c].astype(str).nunique() == 1
+        ]
+        table = table.drop(columns=same)
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
 
 
 def cmd_sweep_summary(args: argparse.Namespace) -> int:

@@ -66,6 +66,8 @@ class Churn:
             )
         if downtime == 0:
             return None
+        if not (isinstance(mttr_s, int | float) and math.isfinite(mttr_s) and mttr_s > 0):
+            raise InputError(f"mttr_s: expected a finite number of seconds > 0, got {mttr_s!r}")
         mtbf = mttr_s * (1 - downtime) / downtime
         if not math.isfinite(mtbf):
             raise InputError(

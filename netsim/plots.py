@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from netsim.outputs import umask_mode
+from netsim.results import read_run_files
 from netsim.trace_info import node_periods
 from netsim.traces import FailureEvent
 
@@ -58,37 +60,45 @@ def availability_chart(
     bottom.set_xlim(0, end)
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=120)
+    _save(fig, out)
     plt.close(fig)
     return out
+
+
+def _save(fig: Any, out: Path) -> None:
+    """Write the PNG through a temporary file and a rename (parents created)."""
+    import os
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png", dir=out.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, format="png")
+        os.chmod(tmp, 0o666 & umask_mode())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def metric_figure(run_dirs: list[Path], metric: str, out: str | Path) -> Path:
     """The network-wide ``metric`` of several runs against iteration and
     against simulated time, as one PNG (read from their output directories)."""
-    import json
-
-    import pandas as pd
-
     from netsim.errors import InputError
 
     plt = _pyplot()
     fig, (by_step, by_time) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     runs = []
     for run in run_dirs:
-        metrics_file, summary_file = run / "metrics.parquet", run / "summary.json"
-        if not metrics_file.is_file() or not summary_file.is_file():
-            raise InputError(
-                f"{run}: not a netsim run directory (no metrics.parquet / summary.json)"
-            )
-        m = pd.read_parquet(metrics_file)
+        m, summary = read_run_files(run)
         rows = m[(m["metric"] == metric) & (m["node"] == -1)].sort_values("step")
         if rows.empty:
             known = sorted(set(m.loc[m["node"] == -1, "metric"]))
             raise InputError(
                 f"{run}: no network-wide metric {metric!r} (it has: {', '.join(known)})"
             )
-        runs.append((run, rows, json.loads(summary_file.read_text())))
+        runs.append((run, rows, summary))
     # label each run by what sets it apart: the parameters whose values differ
     params = [dict(s.get("params", {}), algorithm=s.get("algorithm")) for _, _, s in runs]
     differ = sorted(k for k in set().union(*params) if len({repr(p.get(k)) for p in params}) > 1)
@@ -104,6 +114,6 @@ def metric_figure(run_dirs: list[Path], metric: str, out: str | Path) -> Path:
     by_step.legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
-    fig.savefig(out, dpi=120)
+    _save(fig, out)
     plt.close(fig)
     return out

@@ -6,10 +6,13 @@ loads it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
-from typing import Any
+import sys
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 from netsim.errors import InputError, SimulationError
 
@@ -81,11 +84,40 @@ def _probe(address: str) -> None:
     try:
         socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
     except OSError as e:
-        reason = e.strerror or type(e).__name__
-        raise InputError(
-            f"--address {address}: no Ray cluster answers there ({reason}); "
-            "start one with `ray start --head` or check the address"
-        ) from None
+        _not_ray(address, e.strerror or type(e).__name__)
+    # something listens: ask it for a cluster id, once (ray.init retries for
+    # 20 s, printing a warning each time, when it is not Ray's GCS)
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]
+
+    try:
+        with _quiet_stderr():
+            GcsClient(address=f"{host}:{port}", cluster_id=None)
+    except Exception as e:
+        if "Authentication" in type(e).__name__ or "Unauthenticated" in str(e):
+            return  # a Ray cluster that wants its token: ray.init finds it
+        _not_ray(address, (str(e).strip().splitlines() or [type(e).__name__])[0])
+
+
+def _not_ray(address: str, reason: str) -> NoReturn:
+    raise InputError(
+        f"--address {address}: no Ray cluster answers there ({reason}); "
+        "start one with `ray start --head` or check the address"
+    )
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (Ray's C++ core logs there) for a moment."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def shutdown() -> None:

@@ -30,7 +30,8 @@ import networkx as nx
 import pandas as pd
 
 from netsim.errors import InputError
-from netsim.traces import FailureEvent, format_trace
+from netsim.outputs import check_writable, umask_mode
+from netsim.traces import FailureEvent, format_trace, read_trace
 
 FILES = ("metrics.parquet", "failures.csv", "topology.graphml", "summary.json")
 
@@ -52,6 +53,10 @@ class Result:
         """Rows of ``metric`` for ``node`` (default: network-wide), by step."""
         m = self.metrics
         rows = m[(m["metric"] == metric) & (m["node"] == node)]
+        if rows.empty:
+            known = sorted(set(m.loc[m["node"] == node, "metric"]))
+            where = "network-wide" if node == -1 else f"for node {node}"
+            raise KeyError(f"no metric {metric!r} {where}; there are: {', '.join(known) or 'none'}")
         return (
             rows[["time", "step", "value"]]
             .sort_values("step", kind="stable")
@@ -68,20 +73,99 @@ class Result:
             }
         )
 
-    def write(self, out: str | Path) -> Path:
-        """Write the output directory atomically; returns its path."""
-        return write_run(self, Path(out))
+    def write(self, out: str | Path, force: bool = False) -> Path:
+        """Write the output directory atomically; returns its path. An
+        existing run there is replaced only with ``force``."""
+        return write_run(self, Path(out), force)
 
 
-def check_output_dir(out: Path) -> None:
-    """Refuse an output path that is a file, or a non-empty directory that is
-    not a netsim run (before anything runs)."""
+def first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def read_run_files(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run directory's metrics and summary (InputError naming a missing or
+    unreadable file)."""
+    metrics_file, summary_file = run / "metrics.parquet", run / "summary.json"
+    if not metrics_file.is_file() or not summary_file.is_file():
+        raise InputError(f"{run}: not a netsim run directory (no metrics.parquet / summary.json)")
+    try:
+        metrics = pd.read_parquet(metrics_file)
+    except Exception as e:  # pyarrow raises several kinds for a damaged file
+        raise InputError(f"{metrics_file}: not a readable Parquet file ({first_line(e)})") from None
+    try:
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{summary_file}: not valid JSON ({first_line(e)})") from None
+    if not isinstance(summary, dict) or not {"metric", "node", "step"} <= set(metrics.columns):
+        raise InputError(f"{run}: not a netsim run (unexpected contents)")
+    return metrics, summary
+
+
+def load_run(path: str | Path) -> Result:
+    """A run read back from its output directory."""
+    run = Path(path)
+    metrics, summary = read_run_files(run)
+    failures = read_trace(run / "failures.csv")
+    try:
+        graph = nx.read_graphml(run / "topology.graphml", node_type=int)
+    except Exception as e:
+        raise InputError(f"{run / 'topology.graphml'}: unreadable ({first_line(e)})") from None
+    return Result(summary, metrics, failures, graph)
+
+
+DEVICE_METRICS = (
+    "flops",
+    "busy_s",
+    "idle_s",
+    "down_s",
+    "bytes_sent",
+    "bytes_received",
+    "energy_J",
+    "energy_compute_J",
+    "energy_tx_J",
+    "energy_rx_J",
+    "energy_idle_J",
+)
+
+
+def device_table(result: Result) -> pd.DataFrame:
+    """One row per device: its end-of-run totals (compute, time, bytes,
+    energy) and its device class."""
+    m = result.metrics
+    rows = m[(m["node"] >= 0) & m["metric"].isin(DEVICE_METRICS)]
+    table = rows.pivot_table(index="node", columns="metric", values="value", aggfunc="last")
+    table = table[[c for c in DEVICE_METRICS if c in table.columns]]
+    table.columns.name = None
+    classes = nx.get_node_attributes(result.graph, "device_class")
+    table.insert(0, "device_class", [classes.get(int(k), "") for k in table.index])
+    return table
+
+
+def class_table(result: Result) -> pd.DataFrame:
+    """:func:`device_table` summed by device class (with a device count)."""
+    devices = device_table(result)
+    grouped = devices.groupby("device_class")
+    out = grouped.sum(numeric_only=True)
+    out.insert(0, "devices", grouped.size())
+    return out
+
+
+def check_output_dir(out: Path, force: bool = False) -> None:
+    """Refuse (before anything runs) an output path that is a file, a
+    non-empty directory that is not a netsim run, a run unless ``force``, or
+    a place netsim cannot write."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "summary.json").exists():
-        raise InputError(
-            f"--out {out}: directory is not empty and holds no netsim run; choose another"
-        )
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "summary.json").exists():
+            raise InputError(
+                f"--out {out}: directory is not empty and holds no netsim run; choose another"
+            )
+        if not force:
+            raise InputError(f"--out {out}: holds a run already; pass --force to replace it")
+    check_writable(out, "--out")
 
 
 def _json_safe(value: Any) -> Any:
@@ -100,11 +184,12 @@ def _json_safe(value: Any) -> Any:
     return f if math.isfinite(f) else None
 
 
-def write_run(result: Result, out: Path) -> Path:
-    check_output_dir(out)
+def write_run(result: Result, out: Path, force: bool = False) -> Path:
+    check_output_dir(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
+        tmp.chmod(umask_mode())  # mkdtemp makes it private
         result.metrics.to_parquet(tmp / "metrics.parquet", index=False)
         (tmp / "failures.csv").write_text(format_trace(result.failures), encoding="utf-8")
         nx.write_graphml(result.graph, tmp / "topology.graphml")

@@ -24,7 +24,7 @@ import pandas as pd
 import simpy
 
 import topologies
-from netsim import __version__, backends
+from netsim import __version__, backends, provenance
 from netsim import rng as rngs
 from netsim.algorithm import Algorithm
 from netsim.backends import PER_DEVICE, Hosts
@@ -288,6 +288,7 @@ def run(
         "failures": len(injector.log.events),
         "final": final.values,
         "final_notes": final.notes,
+        "provenance": provenance.record(dict(scenario.origin)),
     }
     out_graph = _output_graph(prepared, network)
     return Result(summary, metrics, list(injector.log.events), out_graph)

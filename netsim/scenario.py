@@ -20,7 +20,8 @@ class Scenario:
     ``graph`` is an undirected networkx graph on nodes ``0..N-1``; its node and
     edge attributes describe devices and links (:mod:`topologies.attributes`;
     missing ones take the ``homogeneous`` defaults). ``params`` records the
-    scenario-file parameters that produced it (filled in by the loader).
+    scenario-file parameters that produced it, and ``origin`` the file's path
+    and content hash (both filled in by the loader).
     """
 
     name: str
@@ -29,10 +30,26 @@ class Scenario:
     seed: int = 0
     failures: Failures = field(default_factory=Failures)
     params: Mapping[str, Any] = field(default_factory=dict)
+    origin: Mapping[str, str] = field(default_factory=dict)  # the scenario file, if any
 
     def __post_init__(self) -> None:
         if not isinstance(self.graph, nx.Graph):
             raise InputError(f"scenario {self.name!r}: graph must be a networkx graph")
+        if self.graph.is_directed() or self.graph.is_multigraph():
+            raise InputError(
+                f"scenario {self.name!r}: graph must be an undirected nx.Graph (links are "
+                f"two-way), got {type(self.graph).__name__}"
+            )
+        missing = [
+            m
+            for m in ("name", "protocol", "program", "check", "final")
+            if not hasattr(self.algorithm, m)
+        ]
+        if missing:
+            raise InputError(
+                f"scenario {self.name!r}: algorithm must be a netsim algorithm (e.g. from "
+                f"`algorithms`), got {type(self.algorithm).__name__} (no {missing[0]})"
+            )
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise InputError(f"seed: expected an integer >= 0, got {self.seed!r}")
         if not isinstance(self.failures, Failures):

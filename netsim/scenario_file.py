@@ -12,6 +12,8 @@ import difflib
 import hashlib
 import importlib.util
 import inspect
+import math
+import re
 import sys
 import types
 import typing
@@ -21,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from netsim.errors import InputError
+from netsim.provenance import scenario_origin
 from netsim.scenario import Scenario
 
 MODULE_PREFIX = "_netsim_scenario_"
+MAX_INT = 2**53  # beyond this an integer parameter is surely a typo (and floats lose it)
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -62,11 +66,15 @@ class Parameter:
                 value = int(text)
             except ValueError:
                 raise InputError(f"{where}: expected an integer") from None
+            if abs(value) > MAX_INT:
+                raise InputError(f"{where}: expected an integer of at most {MAX_INT:,} in size")
         elif self.kind is float:
             try:
                 value = float(text)
             except ValueError:
                 raise InputError(f"{where}: expected a number") from None
+            if math.isnan(value):
+                raise InputError(f"{where}: expected a number, not NaN")
         else:
             value = text
         if self.choices is not None and value not in self.choices:
@@ -83,6 +91,10 @@ class Parameter:
         )
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
+        if ok and self.kind is float and math.isnan(value):
+            ok = False
+        if ok and self.kind is int and abs(value) > MAX_INT:
+            ok = False
         if not ok:
             raise InputError(f"{self.name}: expected {self.describe()}, got {value!r}")
         if self.choices is not None and value not in self.choices:
@@ -99,7 +111,7 @@ class ScenarioFile:
     @property
     def doc(self) -> str:
         doc = inspect.getdoc(self.module) or inspect.getdoc(self.module.scenario) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        return first_sentence(doc)
 
     def parse_assignments(self, items: list[str]) -> dict[str, Any]:
         """``["name=value", ...]`` -> typed values (each name at most once)."""
@@ -140,7 +152,17 @@ class ScenarioFile:
         if not isinstance(scenario, Scenario):
             kind = type(scenario).__name__
             raise InputError(f"{self.path}: scenario() returned {kind}, expected netsim.Scenario")
-        return replace(scenario, params=params)
+        return replace(scenario, params=params, origin=scenario_origin(self.path))
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a docstring, whole, with reStructuredText roles
+    and literals shown as plain text."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", lambda m: m.group(1).rsplit(".", 1)[-1], paragraph)
+    text = text.replace("``", "").replace("`", "")
+    end = re.search(r"(?<=[.!?])\s(?=[A-Z(])", text)
+    return text[: end.start()] if end else text
 
 
 def load(path: str | Path) -> ScenarioFile:

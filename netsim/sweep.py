@@ -29,17 +29,21 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from netsim import scenario_file
+from netsim import provenance, scenario_file
 from netsim.backends import Hosts
 from netsim.errors import InputError
+from netsim.outputs import check_writable
+from netsim.provenance import file_sha256
+from netsim.results import Result, load_run
 
 SPEC_FILE, TABLE_FILE, POINTS_DIR = "sweep.json", "sweep.parquet", "points"
+MAX_POINTS = 100_000  # a sweep larger than this is surely a mistake (or an endless generator)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class SweepSpec:
     memory: float | None = None  # bytes per point
     backend: str = "inline"  # where each point's devices run
     hosts: Hosts = None
+    scenario_sha256: str = ""  # the file's content when the sweep began
+    provenance: dict[str, Any] = field(default_factory=dict)  # versions, command line
 
     def same_work(self, other: SweepSpec) -> bool:
         """The same scenario file (however its path is written) and points."""
@@ -106,6 +112,13 @@ def build_spec(
         axes.append([{"seed": s} for s in range(seeds)])
     if not axes:
         raise InputError("the sweep is empty: give --grid, --zip, --seeds or --grid-file")
+    if memory is not None and not (math.isfinite(memory) and memory > 0):
+        raise InputError(f"--memory: expected a number of GB > 0, got {memory / 1e9:g}")
+    if num_cpus is not None and not (math.isfinite(num_cpus) and num_cpus > 0):
+        raise InputError(f"--cpus: expected a number > 0, got {num_cpus:g}")
+    count = math.prod(len(a) for a in axes)
+    if count > MAX_POINTS:
+        raise InputError(f"the sweep has {count:,} points; at most {MAX_POINTS:,} are allowed")
     points = [
         dict(itertools.chain.from_iterable(p.items() for p in combo))
         for combo in itertools.product(*axes)
@@ -121,6 +134,8 @@ def build_spec(
     }
     return SweepSpec(
         scenario=str(scenario),
+        scenario_sha256=file_sha256(scenario),
+        provenance=provenance.record(),
         points=points,
         axes=record,
         num_cpus=float(num_cpus if num_cpus is not None else resources.get("num_cpus", 1.0)),
@@ -144,14 +159,17 @@ def _axis(
     texts = text.split(",")
     if not text.strip() or any(not t.strip() for t in texts):
         raise InputError(f"{flag} {item}: empty value; expected name=value1,value2,...")
-    values = []
+    values: list[Any] = []
     for t in texts:
         try:
-            values.append(parameter.parse(t.strip()))
+            value = parameter.parse(t.strip())
         except InputError as e:
             raise InputError(
                 f"{flag} {name}={text}: {str(e).split(': ', 1)[-1]} (value {t.strip()!r})"
             ) from None
+        if any(type(v) is type(value) and v == value for v in values):
+            raise InputError(f"{flag} {name}={text}: value {t.strip()!r} given twice")
+        values.append(value)
     return name, values
 
 
@@ -161,8 +179,11 @@ def _grid_file_points(
     """A Python file defining ``points()`` -> iterable of parameter dicts."""
     if not path.is_file():
         raise InputError(f"--grid-file {path}: file not found")
+    if path.suffix != ".py":
+        raise InputError(f"--grid-file {path}: expected a Python file (.py) defining points()")
     spec = importlib.util.spec_from_file_location(f"_netsim_grid_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise InputError(f"--grid-file {path}: cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -171,24 +192,50 @@ def _grid_file_points(
     fn = getattr(module, "points", None)
     if not callable(fn):
         raise InputError(f"{path}: defines no function points()")
+    try:
+        given = fn()
+        iter(given)
+    except TypeError:
+        raise InputError(
+            f"{path}: points() must return an iterable of dicts, got {type(given).__name__}"
+        ) from None
+    except Exception as e:
+        raise InputError(f"{path}: points() raised {type(e).__name__}: {e}") from None
     out = []
-    for i, point in enumerate(fn()):
-        if not isinstance(point, dict):
-            raise InputError(
-                f"{path}: point {i}: expected a dict of parameters, got {type(point).__name__}"
-            )
-        checked = {}
-        for name, value in point.items():
-            try:
-                checked[name] = file.parameter(name).check(value)
-            except InputError as e:
-                raise InputError(f"{path}: point {i}: {e}") from None
-            if name in seen:
-                raise InputError(f"{path}: point {i}: {name} is also an axis on the command line")
-        out.append(checked)
+    try:
+        for i, point in enumerate(itertools.islice(given, MAX_POINTS + 1)):
+            out.append(_grid_point(file, path, i, point, seen))
+    except InputError:
+        raise
+    except Exception as e:
+        raise InputError(
+            f"{path}: points() raised {type(e).__name__} after {len(out)} points: {e}"
+        ) from None
+    if len(out) > MAX_POINTS:
+        raise InputError(f"{path}: points() gave more than {MAX_POINTS:,} points")
     if not out:
         raise InputError(f"{path}: points() gave no point")
     return out
+
+
+def _grid_point(
+    file: scenario_file.ScenarioFile, path: Path, i: int, point: Any, seen: set[str]
+) -> dict[str, Any]:
+    if not isinstance(point, dict):
+        raise InputError(
+            f"{path}: point {i}: expected a dict of parameters, got {type(point).__name__}"
+        )
+    checked = {}
+    for name, value in point.items():
+        if not isinstance(name, str):
+            raise InputError(f"{path}: point {i}: parameter names are strings, got {name!r}")
+        try:
+            checked[name] = file.parameter(name).check(value)
+        except InputError as e:
+            raise InputError(f"{path}: point {i}: {e}") from None
+        if name in seen:
+            raise InputError(f"{path}: point {i}: {name} is also an axis on the command line")
+    return checked
 
 
 # ------------------------------------------------------------------ the sweep directory
@@ -200,18 +247,17 @@ def is_done(out: Path, i: int) -> bool:
     return (point_dir(out, i) / "summary.json").is_file()
 
 
-def prepare_dir(out: Path, spec: SweepSpec, resume: bool) -> None:
-    """Create ``out`` for ``spec``, or check that it holds this same sweep."""
+def prepare_dir(
+    out: Path, spec: SweepSpec, resume: bool, create: bool = True, allow_changed: bool = False
+) -> None:
+    """Create ``out`` for ``spec`` (only check, unless ``create``), or check
+    that it holds this same sweep, of the same scenario file content unless
+    ``allow_changed``."""
     spec_path = out / SPEC_FILE
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory")
     if spec_path.is_file():
-        try:
-            old = SweepSpec(**json.loads(spec_path.read_text()))
-        except (ValueError, TypeError) as e:
-            raise InputError(
-                f"--out {out}: {SPEC_FILE} is unreadable ({e}); choose a new directory"
-            ) from None
+        old = read_spec(out)
         if not old.same_work(spec):
             raise InputError(
                 f"--out {out}: holds a different sweep "
@@ -223,11 +269,39 @@ def prepare_dir(out: Path, spec: SweepSpec, resume: bool) -> None:
                 f"--out {out}: already holds this sweep; "
                 "add --resume to finish it, or choose a new directory"
             )
+        if (
+            old.scenario_sha256
+            and old.scenario_sha256 != spec.scenario_sha256
+            and not allow_changed
+        ):
+            raise InputError(
+                f"--resume: {spec.scenario} changed since the sweep began (its points would mix "
+                "two versions); restore it, choose a new directory, or pass --allow-changed"
+            )
         return
     if out.is_dir() and any(out.iterdir()):
         raise InputError(f"--out {out}: directory is not empty and holds no sweep; choose another")
+    check_writable(out, "--out")
+    if not create:
+        return
     (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
     _write_atomic(spec_path, json.dumps(asdict(spec), indent=2, default=str) + "\n")
+
+
+def read_spec(out: Path) -> SweepSpec:
+    """The sweep's ``sweep.json`` (InputError naming it when unreadable)."""
+    path = out / SPEC_FILE
+    if not path.is_file():
+        raise InputError(f"{out}: no {SPEC_FILE}: not a sweep directory")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(SweepSpec)}
+        extra = sorted(set(data) - known) if isinstance(data, dict) else []
+        if extra:
+            raise ValueError(f"unexpected key {extra[0]!r}")
+        return SweepSpec(**data)
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a netsim sweep spec ({_first_line(e)})") from None
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -283,6 +357,7 @@ def run_sweep(
     out: Path,
     *,
     resume: bool = False,
+    allow_changed: bool = False,
     address: str | None = None,
     working_dir: str | None = None,
     max_in_flight: int | None = None,
@@ -294,20 +369,24 @@ def run_sweep(
 
     from netsim.ray_cluster import connect
 
-    prepare_dir(out, spec, resume)
+    prepare_dir(out, spec, resume, create=False, allow_changed=allow_changed)  # before Ray
     todo = [i for i in range(len(spec.points)) if not is_done(out, i)]
     progress = Progress(total=len(spec.points), skipped=len(spec.points) - len(todo))
-    started = False
+    started = prepared = False
     try:
         if todo:
             started = connect(
                 address, runtime_env={"working_dir": working_dir} if working_dir else None
             )
+        prepare_dir(out, spec, resume, allow_changed=allow_changed)
+        prepared = True
+        if todo:
             _execute(spec, out, todo, progress, max_in_flight, retries, on_update)
     except KeyboardInterrupt:
         raise SweepInterrupted(progress) from None
     finally:
-        write_table(out, spec)
+        if prepared:
+            write_table(out, spec)
         if started:
             ray.shutdown()
     return progress
@@ -409,7 +488,7 @@ def _collect(out: Path, i: int, ref: Any, progress: Progress) -> None:
             "error": f"{type(e).__name__}: {_first_line(e)}",
         }
     else:
-        got["result"].write(point_dir(out, i))
+        got["result"].write(point_dir(out, i), force=True)  # a point not recorded as done
         meta |= {"status": "done", "node": got["node"], "host": got["host"]}
     _write_atomic(out / POINTS_DIR / f"{i:05d}.json", json.dumps(meta) + "\n")
     if meta["status"] == "done":
@@ -448,7 +527,7 @@ def _row(out: Path, i: int, params: dict[str, Any]) -> dict[str, Any]:
     else:
         row |= {"status": meta.get("status", "pending"), "error": meta.get("error")}
     row |= {
-        "node": meta.get("node"),
+        "ray_node": meta.get("node"),
         "host": meta.get("host"),
         "run_dir": str(point_dir(out, i).relative_to(out)),
     }
@@ -458,11 +537,8 @@ def _row(out: Path, i: int, params: dict[str, Any]) -> dict[str, Any]:
 def summarize(out: Path) -> pd.DataFrame:
     """Mean and standard deviation over seeds of each done point's numbers,
     grouped by the other parameters."""
-    table_path = out / TABLE_FILE
-    if not table_path.is_file():
-        raise InputError(f"{out}: no {TABLE_FILE}: not a sweep directory")
-    table = pd.read_parquet(table_path)
-    spec = SweepSpec(**json.loads((out / SPEC_FILE).read_text()))
+    loaded = load_sweep(out)
+    spec, table = loaded.spec, loaded.table
     params = sorted({k for p in spec.points for k in p} - {"seed"})
     done = table[table["status"] == "done"]
     numbers = [c for c in done.columns if c.startswith("final_")]
@@ -474,6 +550,33 @@ def summarize(out: Path) -> pd.DataFrame:
     summary.columns = [f"{c}_{s}" for c, s in summary.columns]
     summary.insert(0, "runs", grouped.size())
     return summary.reset_index()
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A sweep read back: its specification and its table (one row per point)."""
+
+    path: Path
+    spec: SweepSpec
+    table: pd.DataFrame
+
+    def run(self, point: int) -> Result:
+        """The run of ``point`` (a done one)."""
+        return load_run(self.path / point_dir(Path(), point))
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """A sweep directory read back (InputError naming a damaged file)."""
+    out = Path(path)
+    spec = read_spec(out)
+    table_path = out / TABLE_FILE
+    if not table_path.is_file():
+        raise InputError(f"{out}: no {TABLE_FILE}: not a sweep directory")
+    try:
+        table = pd.read_parquet(table_path)
+    except Exception as e:  # pyarrow raises several kinds for a damaged file
+        raise InputError(f"{table_path}: not a readable Parquet file ({_first_line(e)})") from None
+    return Sweep(out, spec, table)
 
 
 def eta_seconds(progress: Progress, elapsed: float) -> float:

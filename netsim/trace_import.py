@@ -347,7 +347,7 @@ def _map_nodes(candidates: list[str], sel: Selection) -> list[str]:
 def _read_map(path: Path) -> list[str]:
     """``trace_id,node`` lines mapping trace devices onto nodes ``0..N-1``."""
     by_node: dict[int, str] = {}
-    for number, row in enumerate(csv.reader(io.StringIO(read_text(path))), start=1):
+    for number, row in enumerate(csv.reader(io.StringIO(read_text(path, "map"))), start=1):
         if not row or row[0].strip().startswith("#") or row == ["trace_id", "node"]:
             continue
         where = f"{path}:{number}"

@@ -10,6 +10,7 @@ nodes the trace names (each starts up, as in a run):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,8 @@ def node_periods(events: list[FailureEvent], end: float) -> dict[int, list[tuple
 def trace_stats(events: list[FailureEvent], end: float | None = None) -> TraceStats:
     if not events:
         raise InputError("the trace has no events")
+    if end is not None and not (math.isfinite(end) and end > 0):
+        raise InputError(f"--until: expected a time > 0 in seconds, got {end:g}")
     end = max(e.time for e in events) if end is None else end
     if not end > 0:
         raise InputError("the trace spans no time (all events at t = 0); give --until")

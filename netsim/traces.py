@@ -109,7 +109,7 @@ def read_text(path: str | Path, what: str = "trace") -> str:
     if b"\0" in raw[:4096] or raw[:2] == b"\x80\x04":  # NUL bytes, or a pickle protocol header
         raise InputError(f"{path}: not a text {what} file (binary content, a pickle?)")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark, as some editors write, is dropped
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
 

@@ -135,12 +135,15 @@ def test_failures_csv_is_a_trace(tmp_path, capsys) -> None:
     assert json.loads((replay / "summary.json").read_text())["trace"] == str(out / "failures.csv")
 
 
-def test_rerun_into_the_same_directory_replaces_files(tmp_path, capsys) -> None:
+def test_rerun_into_the_same_directory_is_refused_unless_forced(tmp_path, capsys) -> None:
     out = tmp_path / "same"
     assert run_cli(["run", CONSENSUS, "--quiet", "--out", str(out)], capsys)[0] == 0
-    assert (
-        run_cli(["run", CONSENSUS, "--quiet", "--set", "seed=3", "--out", str(out)], capsys)[0] == 0
-    )
+    before = (out / "summary.json").read_text()
+    again = ["run", CONSENSUS, "--quiet", "--set", "seed=3", "--out", str(out)]
+    code, _, err = run_cli(again, capsys)
+    assert code == 2 and "pass --force" in err and len(err.strip().splitlines()) == 1
+    assert (out / "summary.json").read_text() == before  # untouched
+    assert run_cli([*again, "--force"], capsys)[0] == 0
     assert json.loads((out / "summary.json").read_text())["seed"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["same"]  # no temporary left behind
 

@@ -105,7 +105,7 @@ def test_plot_of_several_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = tmp_path / "msd.png"
     assert cli.main(["plot", *dirs, "--metric", "msd_db", "-o", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
-    assert cli.main(["plot", dirs[0], "--metric", "accuracy", "-o", str(out)]) == 2
+    assert cli.main(["plot", dirs[0], "--metric", "accuracy", "-o", str(out), "--force"]) == 2
     assert (
         "no network-wide metric 'accuracy' (it has: messages_late, msd_db)"
         in capsys.readouterr().err

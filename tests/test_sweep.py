@@ -248,7 +248,7 @@ def test_sweep_on_a_two_node_cluster(
     table = pd.read_parquet(out / "sweep.parquet")
     assert len(table) == 12 and sorted(table["point"]) == list(range(12))
     assert (table["status"] == "done").all()
-    assert table["node"].nunique() == 2  # points ran on both nodes
+    assert table["ray_node"].nunique() == 2  # points ran on both nodes
 
 
 # ------------------------------------------------------------------ faults and resume
