@@ -184,14 +184,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser(
         "plot",
-        help="plot a metric of one or more runs (PNG)",
-        description="Plot a network-wide metric of one or more runs against iteration "
-        "and against simulated time, in one PNG.",
-        epilog="example:\n  netsim plot runs/apsm runs/atc runs/rza --metric msd_db -o msd.png",
+        help="plot a metric of one or more runs or sweeps (PNG)",
+        description="Plot a metric (network-wide, or of one node) of runs, or of a sweep's "
+        "points, against iteration and against simulated time; or its last value against a "
+        "sweep parameter.",
+        epilog="examples:\n"
+        "  netsim plot runs/apsm runs/atc runs/rza --metric msd_db -o msd.png\n"
+        "  netsim plot sweeps/s1 --metric consensus_error --log --mean -o err.png\n"
+        "  netsim plot sweeps/s1 --metric consensus_error --against nodes -o by_size.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    plot.add_argument("runs", nargs="+", type=Path, help="run output directories")
+    plot.add_argument("runs", nargs="+", type=Path, help="run or sweep output directories")
     plot.add_argument("--metric", required=True, help="e.g. msd_db, consensus_error")
+    plot.add_argument("--node", type=int, default=-1, help="a node's own metric (default: network)")
+    plot.add_argument("--log", action="store_true", help="logarithmic y axis")
+    plot.add_argument(
+        "--mean",
+        action="store_true",
+        help="one line per setting: the mean over seeds, with a ±1 std band",
+    )
+    plot.add_argument(
+        "--against", metavar="PARAM", help="the metric's last value against this parameter"
+    )
     plot.add_argument("-o", "--output", type=Path, default=Path("plot.png"), help="PNG to write")
     plot.add_argument("--force", action="store_true", help="replace the PNG if it exists")
 
@@ -538,7 +552,18 @@ def png_output(path: Path, force: bool) -> Path:
 def cmd_plot(args: argparse.Namespace) -> int:
     from netsim.plots import metric_figure
 
-    print(metric_figure(args.runs, args.metric, png_output(args.output, args.force)))
+    out = png_output(args.output, args.force)
+    print(
+        metric_figure(
+            args.runs,
+            args.metric,
+            out,
+            node=args.node,
+            log=args.log,
+            mean=args.mean,
+            against=args.against,
+        )
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -405,3 +406,67 @@ def test_list_prints_whole_first_sentences_without_markup() -> None:
     assert first_sentence(doc) == (
         "Trains Learner models with p over several lines, as in Smith et al. 2020 (e.g. a study)."
     )
+
+
+# ------------------------------------------------------------------ plot features
+def test_band_is_the_mean_and_std_over_runs_on_common_steps() -> None:
+    from netsim.plots import band
+
+    a = pd.DataFrame({"step": [0, 1, 2], "time": [0.0, 1.0, 2.0], "value": [1.0, 0.1, 0.01]})
+    b = pd.DataFrame({"step": [0, 1], "time": [0.0, 3.0], "value": [1.0, 0.001]})
+    steps, t, mu, low, high = band([a, b])
+    assert list(steps) == [0, 1] and list(t) == [0.0, 2.0]  # step 2: only one run has it
+    assert mu[1] - low[1] == pytest.approx(high[1] - mu[1])
+    assert mu[1] == pytest.approx(0.0505) and high[1] - mu[1] == pytest.approx(0.0700036, rel=1e-5)
+    _, _, mu, _, high = band([a, b], log=True)
+    assert mu[1] == pytest.approx(0.01)  # geometric: 10^mean(-1, -3)
+    assert high[1] / mu[1] == pytest.approx(10 ** np.sqrt(2))  # std of (-1, -3) is sqrt(2)
+
+
+def test_plot_options_on_runs_of_several_seeds(tmp_path: Path, capsys) -> None:
+    dirs = []
+    for nodes in (8, 12):
+        for seed in (0, 1):
+            r = netsim.run(build("consensus", nodes=nodes, iterations=10, seed=seed))
+            dirs.append(str(r.write(tmp_path / f"n{nodes}s{seed}")))
+    for extra in (
+        ["--mean", "--log"],
+        ["--against", "nodes"],
+        ["--node", "3", "--metric", "flops"],
+    ):
+        metric = [] if "--metric" in extra else ["--metric", "consensus_error"]
+        out = tmp_path / f"p{len(list(tmp_path.glob('*.png')))}.png"
+        code, printed, err = run_cli(["plot", *dirs, *metric, *extra, "-o", str(out)], capsys)
+        assert code == 0, err
+        assert printed.strip() == str(out) and out.read_bytes()[:4] == b"\x89PNG"
+    one_line_refusal(
+        [
+            "plot",
+            *dirs,
+            "--metric",
+            "consensus_error",
+            "--against",
+            "mu",
+            "-o",
+            str(tmp_path / "x"),
+        ],
+        capsys,
+        "--against mu: not a parameter of every run",
+    )
+    one_line_refusal(
+        ["plot", dirs[0], "--metric", "consensus_error", "--node", "3", "-o", str(tmp_path / "y")],
+        capsys,
+        "no metric of node 3 'consensus_error'",
+    )
+
+
+def test_trace_plots_grow_with_the_nodes_they_show(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from netsim.plots import availability_chart
+    from netsim.traces import FailureEvent
+
+    events = [FailureEvent(1.0 + k, f"node:{k}", "down") for k in range(150)]
+    small = availability_chart(events, tmp_path / "a.png", end=200.0, max_nodes=20)
+    large = availability_chart(events, tmp_path / "b.png", end=200.0, max_nodes=150)
+    assert Image.open(large).size[1] > 1.5 * Image.open(small).size[1]
