@@ -11,6 +11,7 @@ algorithm's protocol on a fresh SimPy environment, and assembles the
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -69,6 +70,25 @@ class Prepared:
         return per_edge[self.edge_of_link] if len(per_edge) else np.zeros(0)
 
 
+BYTES_PER_ROW = 100  # a metric row held in Python lists, at least (measured about 120)
+
+
+def check_size(algorithm: Any) -> None:
+    """Refuse, with the estimate, a run whose metrics alone could not fit in
+    this machine's memory: every iteration or round records at least one row."""
+    for field_name in ("iterations", "rounds"):
+        steps = getattr(algorithm, field_name, None)
+        if not isinstance(steps, int):
+            continue
+        need = steps * BYTES_PER_ROW
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if need > memory:
+            raise InputError(
+                f"{field_name}={steps:,} would need at least {need / 1e9:,.0f} GB for the "
+                f"metrics alone; this machine has {memory / 1e9:,.0f} GB"
+            )
+
+
 def prepare(scenario: Scenario) -> Prepared:
     """Validate ``scenario`` and derive the arrays the engine runs on."""
     graph = nx.Graph(scenario.graph)  # a copy; the user's graph is not touched
@@ -86,6 +106,7 @@ def prepare(scenario: Scenario) -> Prepared:
     topologies.assign_links(graph)
     _check_attributes(graph)
     algorithm = scenario.algorithm
+    check_size(algorithm)
     if algorithm.needs_connected and n > 1 and not nx.is_connected(graph):
         parts = nx.number_connected_components(graph)
         raise InputError(

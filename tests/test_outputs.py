@@ -470,3 +470,11 @@ def test_trace_plots_grow_with_the_nodes_they_show(tmp_path: Path) -> None:
     small = availability_chart(events, tmp_path / "a.png", end=200.0, max_nodes=20)
     large = availability_chart(events, tmp_path / "b.png", end=200.0, max_nodes=150)
     assert Image.open(large).size[1] > 1.5 * Image.open(small).size[1]
+
+
+def test_an_absurd_run_is_refused_with_its_estimate(capsys) -> None:
+    one_line_refusal(
+        ["run", CONSENSUS, "--set", "iterations=10000000000000", "--quiet"],
+        capsys,
+        "iterations=10,000,000,000,000 would need at least 1,000,000 GB for the metrics alone",
+    )
