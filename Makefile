@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench api
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/netsim run scenarios/quickstart.py --out runs/quickstart
+	$(BIN)/netsim run scenarios/quickstart.py --out runs/quickstart --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+api: $(STAMP)
+	$(BIN)/python docs/build_api.py docs/api
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

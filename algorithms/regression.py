@@ -204,16 +204,27 @@ class EstimationRun:
         return Request("measure", nodes)
 
 
+STILL_FALLING_DB = 1.0  # a window whose halves differ more than this is not steady
+
+
 def steady_msd_final(metrics: pd.DataFrame, iterations: int, fraction: float) -> Final:
     """``msd_db``: the network MSD averaged over the steady window, linear domain."""
     rows = network_rows(metrics, "msd_db")
     w = steady_window(iterations, fraction)
     tail = rows[rows["step"] > iterations - w]["value"].to_numpy()
     msd = 10 * math.log10(float(np.mean(10 ** (tail / 10))))
-    return Final(
-        {"msd_db": msd},
-        {
-            "msd_db": f"network MSD averaged over iterations {iterations - w + 1}..{iterations} "
-            f"(the last {fraction:.0%}) in the linear domain, then in dB"
-        },
+    note = (
+        f"network MSD averaged over iterations {iterations - w + 1}..{iterations} "
+        f"(the last {fraction:.0%}) in the linear domain, then in dB"
     )
+    half = len(tail) // 2
+    if half >= 2:  # still falling: the window is not steady yet
+        first, second = (
+            10 * math.log10(float(np.mean(10 ** (t / 10)))) for t in np.split(tail, [half])
+        )
+        if first - second > STILL_FALLING_DB:
+            note += (
+                f"; NOT steady: its second half is {first - second:.1f} dB below its first "
+                "(run more iterations)"
+            )
+    return Final({"msd_db": msd}, {"msd_db": note})

@@ -406,7 +406,8 @@ def format_summary(summary: dict[str, Any], out: Path) -> str:
         rows.append(("trace", f"{summary['trace']}: names {named} of {n} nodes{others}"))
     for name, value in summary["final"].items():
         note = summary.get("final_notes", {}).get(name, "")
-        rows.append((f"final {name}", f"{value:.6g}" + (f"   ({note})" if note else "")))
+        shown = "n/a" if value is None else f"{value:.6g}"  # null in summary.json: NaN
+        rows.append((f"final {name}", shown + (f"   ({note})" if note else "")))
     rows.append(("output", str(out)))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)

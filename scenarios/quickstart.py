@@ -15,7 +15,7 @@ from netsim import rng
 
 def scenario(
     nodes: int = 30,
-    iterations: int = 500,
+    iterations: int = 1500,
     failures: float = 0.1,
     strategy: Literal["atc", "cta", "noncoop"] = "atc",
     seed: int = 0,

@@ -147,3 +147,28 @@ def test_per_node_msd_reported_at_the_end() -> None:
     # the network steady state is the mean of the per-node steady states (linear)
     per_node = np.mean(10 ** (final["value"].to_numpy() / 10))
     assert to_db(per_node) == pytest.approx(r.final["msd_db"], abs=1e-9)
+
+
+def test_the_steady_msd_says_when_its_window_is_still_falling() -> None:
+    import pandas as pd
+
+    from algorithms.regression import steady_msd_final
+
+    def frame(values: np.ndarray) -> pd.DataFrame:
+        n = len(values)
+        return pd.DataFrame(
+            {
+                "time": np.arange(n, dtype=float),
+                "step": np.arange(n),
+                "node": -1,
+                "metric": "msd_db",
+                "value": values,
+            }
+        )
+
+    rng = np.random.default_rng(0)
+    flat = -40 + rng.normal(0, 1.0, 401)
+    falling = np.linspace(0, -60, 401)
+    assert "NOT steady" not in steady_msd_final(frame(flat), 400, 0.25).notes["msd_db"]
+    note = steady_msd_final(frame(falling), 400, 0.25).notes["msd_db"]
+    assert "NOT steady: its second half is 7.5 dB below its first" in note
