@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench api
+.PHONY: install run test lint bench api browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/netsim run scenarios/quickstart.py --out runs/quickstart --force
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The report test opens pages in headless Chromium: install it where apt-get
+# can (as root); elsewhere that one test is skipped, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium) \
+	       >/dev/null 2>&1; } \
+	  || echo "chromium not installed: the report's browser test will be skipped"
 
 api: $(STAMP)
 	$(BIN)/python docs/build_api.py docs/api

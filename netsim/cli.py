@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from netsim import __version__
 from netsim.errors import InputError, SimulationError
 from netsim.outputs import Terminated, check_writable, refuse_existing, terminated
+from netsim.summary_table import format_summary
 
 EPILOG_RUN = """\
 examples:
@@ -174,6 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run", type=Path, help="a run output directory")
     show.add_argument("--devices", action="store_true", help="also the per-device tables")
 
+    rep = sub.add_parser(
+        "report",
+        help="one self-contained HTML page of a run or a sweep",
+        description="Write one HTML page (figures inside, nothing beside it) with a run's "
+        "summary, key curves, topology and device classes, failure timeline and per-device "
+        "tables; or a sweep's table and final metrics against its parameters.",
+    )
+    rep.add_argument("path", type=Path, help="a run or sweep output directory")
+    rep.add_argument("-o", "--output", type=Path, required=True, help="the .html file to write")
+    rep.add_argument("--force", action="store_true", help="replace the page if it exists")
+
     compare = sub.add_parser(
         "compare",
         help="final metrics of several runs, or of a sweep's points, side by side",
@@ -296,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sweep-summary": cmd_sweep_summary,
         "show": cmd_show,
         "compare": cmd_compare,
+        "report": cmd_report,
     }
     try:
         with terminated():  # SIGTERM cleans up like Ctrl-C
@@ -377,65 +390,6 @@ class _Bar:
 
 def _progress_bar(label: str) -> _Bar:
     return _Bar(label)
-
-
-def format_summary(summary: dict[str, Any], out: Path) -> str:
-    """The table printed at the end of ``netsim run``."""
-    m = summary["messages"]
-    rows = [
-        ("scenario", f"{summary['scenario']} ({summary['algorithm']}), seed {summary['seed']}"),
-        ("backend", _backend(summary)),
-        ("network", f"{summary['nodes']} nodes, {summary['links']} directed links"),
-        ("simulated time", f"{summary['sim_time']:.6g} s"),
-        ("wall time", f"{summary['wall_time_s']:.3g} s"),
-        ("events", f"{summary['events']:,}"),
-        (
-            "messages",
-            f"sent {m['sent']:,}  delivered {m['delivered']:,}  "
-            f"dropped {m['dropped']:,}  in flight {m['in_flight']:,}",
-        ),
-        ("bytes sent", _bytes(summary["bytes_sent"])),
-        ("energy", _energy(summary)),
-        ("failures", f"{summary['failures']:,} events"),
-    ]
-    if summary.get("batteries_exhausted"):
-        rows.append(("batteries", f"{summary['batteries_exhausted']} ran out (see failures.csv)"))
-    if summary.get("trace"):
-        named, n = summary["trace_nodes"], summary["nodes"]
-        others = f" (the other {n - named} never fail)" if named < n else ""
-        rows.append(("trace", f"{summary['trace']}: names {named} of {n} nodes{others}"))
-    for name, value in summary["final"].items():
-        note = summary.get("final_notes", {}).get(name, "")
-        shown = "n/a" if value is None else f"{value:.6g}"  # null in summary.json: NaN
-        rows.append((f"final {name}", shown + (f"   ({note})" if note else "")))
-    rows.append(("output", str(out)))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
-
-
-def _backend(summary: dict[str, Any]) -> str:
-    text = f"{summary['backend']}, {summary['hosts']} host(s)"
-    if summary.get("hosts_chosen"):
-        text += f" ({summary['hosts_chosen']})"
-    nodes = summary.get("cluster_nodes") or {}
-    if len(nodes) > 1:
-        text += " on " + ", ".join(f"{count} on node {n[:8]}" for n, count in nodes.items())
-    return text
-
-
-def _energy(summary: dict[str, Any]) -> str:
-    causes = summary.get("energy_by_cause_J", {})
-    names = {"compute": "compute", "tx": "transmit", "rx": "receive", "idle": "idle"}
-    parts = ", ".join(f"{names[k]} {v:.3g}" for k, v in causes.items() if k in names)
-    return f"{summary['energy_J']:.6g} J" + (f" ({parts})" if parts else "")
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.4g} {unit}"
-        n /= 1000
-    return f"{n:.4g} GB"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -659,6 +613,20 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(device_table(result).to_string(float_format=lambda v: f"{v:.4g}"))
             print("\nby device class:")
             print(class_table(result).to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from netsim.report import report
+
+    out = args.output
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"-o {out}: expected an .html file name")
+    if out.is_dir():
+        raise InputError(f"-o {out}: is a directory; expected a file name")
+    refuse_existing(out, "-o", args.force)
+    check_writable(out, "-o")
+    print(report(args.path, out))
     return 0
 
 
