@@ -6,17 +6,17 @@ loads it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
+import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 from netsim.errors import InputError, SimulationError
 
 PROBE_TIMEOUT_S = 3.0
+GCS_PROBE_TIMEOUT_S = 8.0
 DEFAULT_GCS_PORT = 6379
 
 
@@ -44,6 +44,9 @@ def connect(
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
     elif address != "auto":
         _probe(address)
+    import signal
+
+    sigterm = signal.getsignal(signal.SIGTERM)
     quiet = logging.getLogger(TOKEN_LOGGER)
     notice = _TokenNotice()
     if address is None:  # netsim starts it: token authentication is on, as Ray sets it
@@ -57,7 +60,19 @@ def connect(
         raise InputError(f"--address {address}: cannot connect to a Ray cluster: {first}") from None
     finally:
         quiet.removeFilter(notice)
+    _restore_sigterm(sigterm)
     return True
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """``ray.init`` replaces SIGTERM's handler (its core dumps the stack, its
+    driver exits 15); put back the one set before it (netsim's command line:
+    clean up, exit 143)."""
+    import signal
+    import threading
+
+    if callable(handler) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
@@ -85,17 +100,30 @@ def _probe(address: str) -> None:
         socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
     except OSError as e:
         _not_ray(address, e.strerror or type(e).__name__)
-    # something listens: ask it for a cluster id, once (ray.init retries for
-    # 20 s, printing a warning each time, when it is not Ray's GCS)
-    from ray._raylet import GcsClient  # type: ignore[attr-defined]
-
+    # something listens: ask it for its cluster id, once, in a child process
+    # with a deadline (ray.init retries for about 20 s, printing a warning each
+    # time, and a peer that hangs up can hold one attempt for 40 s)
+    probe = (
+        "import sys\n"
+        "from ray._raylet import GcsClient\n"
+        "try:\n"
+        f"    GcsClient(address={f'{host}:{port}'!r}, cluster_id=None)\n"
+        "except Exception as e:\n"
+        "    auth = 'Authentication' in type(e).__name__ or 'Unauthenticated' in str(e)\n"
+        "    print('auth' if auth else (str(e).strip().splitlines() or [type(e).__name__])[0])\n"
+        "    sys.exit(0 if auth else 3)\n"
+    )
     try:
-        with _quiet_stderr():
-            GcsClient(address=f"{host}:{port}", cluster_id=None)
-    except Exception as e:
-        if "Authentication" in type(e).__name__ or "Unauthenticated" in str(e):
-            return  # a Ray cluster that wants its token: ray.init finds it
-        _not_ray(address, (str(e).strip().splitlines() or [type(e).__name__])[0])
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=GCS_PROBE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        _not_ray(address, f"no answer from a Ray GCS within {GCS_PROBE_TIMEOUT_S:g} s")
+    if done.returncode != 0:
+        _not_ray(address, done.stdout.strip() or f"exit status {done.returncode}")
 
 
 def _not_ray(address: str, reason: str) -> NoReturn:
@@ -103,21 +131,6 @@ def _not_ray(address: str, reason: str) -> NoReturn:
         f"--address {address}: no Ray cluster answers there ({reason}); "
         "start one with `ray start --head` or check the address"
     )
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 (Ray's C++ core logs there) for a moment."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def shutdown() -> None:

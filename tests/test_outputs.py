@@ -478,3 +478,111 @@ def test_an_absurd_run_is_refused_with_its_estimate(capsys) -> None:
         capsys,
         "iterations=10,000,000,000,000 would need at least 1,000,000 GB for the metrics alone",
     )
+
+
+def test_trace_outputs_in_unwritable_or_missing_places(tmp_path: Path, capsys) -> None:
+    from tests.test_trace_import import FTA_HEAD, fta_row
+
+    fta = tmp_path / "f.txt"
+    fta.write_text(FTA_HEAD + fta_row(1, "0", "1000", "2000"))
+    one_line_refusal(
+        ["trace", "import", "--format", "fta", str(fta), "/proc/x.csv"],
+        capsys,
+        "output /proc/x.csv: cannot write in /proc",
+    )
+    trace = tmp_path / "t.csv"
+    trace.write_text(TRACE_HEADER + "1.0,node:0,down,\n2.0,node:0,up,\n")
+    out = tmp_path / "new" / "dir" / "t.png"
+    assert run_cli(["trace", "plot", str(trace), "-o", str(out)], capsys)[0] == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_address_where_something_else_listens_is_one_line(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def answer() -> None:  # a listener that is not Ray: accepts, then hangs up
+        for _ in range(20):
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run(
+        [str(BIN / "netsim"), "run", CONSENSUS, *SMALL, "--address", f"127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    server.close()
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Ray cluster answers there" in lines[0], proc.stderr
+
+
+def _descendants_named(pid: int, needle: str) -> bool:
+    """Whether a process under ``pid`` has ``needle`` in its command line (from /proc)."""
+    parent: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            names[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    for p, name in names.items():
+        q = p
+        while q in parent and q != pid and q > 1:
+            q = parent[q]
+        if q == pid and needle in name:
+            return True
+    return False
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_sigterm_on_ray_exits_cleanly_too(tmp_path: Path) -> None:
+    """Ray installs its own SIGTERM handlers (a stack dump, exit 15) at start:
+    netsim puts its own back."""
+    out = tmp_path / "r"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen(
+        [
+            str(BIN / "netsim"),
+            "run",
+            CONSENSUS,
+            "--backend",
+            "ray",
+            "--hosts",
+            "1",
+            "--set",
+            "iterations=2000000",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 180
+    while not _descendants_named(proc.pid, "raylet") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(8)  # the host actor started, the run under way
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == ["netsim: terminated; nothing half-written was left"]
+    assert list(tmp_path.iterdir()) == []
