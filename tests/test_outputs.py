@@ -344,6 +344,9 @@ def test_resume_refuses_a_changed_scenario(tmp_path: Path, capsys) -> None:
     assert run_cli([*args, "--resume", "--allow-changed"], capsys)[0] == 0
     code, table, _ = run_cli(["compare", str(out)], capsys)
     assert code == 0 and table.split()[:4] == ["point", "iterations", "nodes", "status"]
+    png = tmp_path / "sweep.png"
+    plot = ["plot", str(out), "--metric", "consensus_error", "--log", "-o", str(png)]
+    assert run_cli(plot, capsys)[0] == 0 and png.read_bytes()[:4] == b"\x89PNG"  # a sweep as input
     sweep = netsim.load_sweep(out)
     assert list(sweep.table["status"]) == ["done"]
     assert sweep.run(0).summary["params"]["nodes"] == 6
