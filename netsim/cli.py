@@ -16,7 +16,13 @@ from typing import Any, NoReturn
 
 from netsim import __version__
 from netsim.errors import InputError, SimulationError
-from netsim.outputs import Terminated, check_writable, refuse_existing, terminated
+from netsim.outputs import (
+    Terminated,
+    check_writable,
+    refuse_existing,
+    terminated,
+    write_atomic,
+)
 from netsim.summary_table import format_summary
 
 EPILOG_RUN = """\
@@ -464,22 +470,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     availability_chart(events, out, end=args.until, max_nodes=args.max_nodes)
     print(out)
     return 0
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def default_name(scenario: Path) -> str:

@@ -15,3 +15,10 @@ class InputError(Exception):
 
 class SimulationError(RuntimeError):
     """A run that could not be completed for a reason other than bad input."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type's name if it has none),
+    for one-line reports."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -6,6 +6,8 @@ is one line of error and nothing written, and the permissions results get.
   and removing a temporary directory there;
 - :func:`refuse_existing`: an existing output is replaced only when asked
   (``--force``);
+- :func:`atomic_file`, :func:`write_atomic`: write beside the target, then
+  rename (a reader never sees half a file; an interrupted write leaves none);
 - :func:`umask_mode`: the mode a new directory gets from the umask
   (``tempfile`` makes private ones);
 - :func:`terminated`: SIGTERM raises :class:`Terminated`, so that an
@@ -66,6 +68,30 @@ def check_writable(path: Path, flag: str) -> None:
 def refuse_existing(path: Path, flag: str, force: bool) -> None:
     if path.exists() and not force:
         raise InputError(f"{flag} {path}: exists; pass --force to replace it")
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write; renamed onto ``path`` (with
+    the umask's permissions) when the block ends, removed if it raises.
+    Parent directories are created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        tmp.chmod(0o666 & umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """``text`` to ``path`` through a temporary file and a rename."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def umask_mode() -> int:

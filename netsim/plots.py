@@ -7,13 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from netsim.outputs import umask_mode
+from netsim.outputs import atomic_file
 from netsim.results import read_run_files
 from netsim.trace_info import node_periods
 from netsim.traces import FailureEvent
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
@@ -30,7 +30,7 @@ def availability_chart(
 ) -> Path:
     """Down periods of (up to ``max_nodes``) nodes, and the fraction of named
     nodes up over time, as a PNG."""
-    plt = _pyplot()
+    plt = pyplot()
     end = max(e.time for e in events) if end is None else end
     periods = node_periods(events, end)
     nodes = sorted(periods)
@@ -68,26 +68,15 @@ def availability_chart(
     bottom.set_xlim(0, end)
     fig.tight_layout()
     out = Path(out)
-    _save(fig, out)
+    save_png(fig, out)
     plt.close(fig)
     return out
 
 
-def _save(fig: Any, out: Path) -> None:
+def save_png(fig: Any, out: Path) -> None:
     """Write the PNG through a temporary file and a rename (parents created)."""
-    import os
-    import tempfile
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_file(out, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
-        os.chmod(tmp, 0o666 & umask_mode())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_dirs_of(paths: list[Path]) -> list[Path]:
@@ -136,7 +125,7 @@ def metric_figure(
         raise InputError("no run to plot (the sweep has no point done)")
     params = [p for _, _, p in runs]
     differ = sorted(k for k in set().union(*params) if len({repr(p.get(k)) for p in params}) > 1)
-    plt = _pyplot()
+    plt = pyplot()
     ylabel = metric if node == -1 else f"{metric} (node {node})"
     if against is not None:
         if any(against not in p for p in params):
@@ -166,7 +155,7 @@ def metric_figure(
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
-    _save(fig, out)
+    save_png(fig, out)
     plt.close(fig)
     return out
 

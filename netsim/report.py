@@ -22,7 +22,8 @@ from typing import Any
 import pandas as pd
 
 from netsim.errors import InputError
-from netsim.plots import _pyplot, _save, availability_chart, metric_figure
+from netsim.outputs import write_atomic
+from netsim.plots import availability_chart, metric_figure, pyplot, save_png
 from netsim.results import class_table, device_table, load_run
 from netsim.summary_table import summary_rows
 
@@ -77,7 +78,7 @@ def _frame(table: pd.DataFrame) -> str:
 def _topology_figure(graph: Any, out: Path) -> Path:
     import networkx as nx
 
-    plt = _pyplot()
+    plt = pyplot()
     g = nx.Graph(graph)  # the run's graph has one arc per direction
     classes = nx.get_node_attributes(g, "device_class")
     names = sorted(set(classes.values())) or [""]
@@ -99,7 +100,7 @@ def _topology_figure(graph: Any, out: Path) -> Path:
     ax.legend(title="device class", fontsize=8)
     ax.set_axis_off()
     fig.tight_layout()
-    _save(fig, out)
+    save_png(fig, out)
     plt.close(fig)
     return out
 
@@ -152,13 +153,14 @@ def run_report(run_dir: Path, out: Path) -> Path:
             ("Provenance", _rows_table([(k, v) for k, v in provenance.items()])),
         ]
         page = _page(f"netsim run: {summary['scenario']} ({summary['algorithm']})", sections)
-    return _write(out, page)
+    write_atomic(out, page)
+    return out
 
 
 def _final_against(
     table: pd.DataFrame, param: str, column: str, others: list[str], out: Path
 ) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     groups = table.groupby(others, dropna=False) if others else [("all points", table)]
     for key, group in groups:
@@ -184,7 +186,7 @@ def _final_against(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, out)
+    save_png(fig, out)
     plt.close(fig)
     return out
 
@@ -226,24 +228,7 @@ def sweep_report(sweep_dir: Path, out: Path) -> Path:
             ("Provenance", _rows_table(list(sweep.spec.provenance.items()))),
         ]
         page = _page(f"netsim sweep: {Path(sweep.spec.scenario).name}", sections)
-    return _write(out, page)
-
-
-def _write(out: Path, page: str) -> Path:
-    import os
-
-    from netsim.outputs import umask_mode
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.chmod(tmp, 0o666 & umask_mode())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(out, page)
     return out
 
 

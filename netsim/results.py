@@ -29,7 +29,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from netsim.errors import InputError
+from netsim.errors import InputError, first_line
 from netsim.outputs import check_writable, umask_mode
 from netsim.traces import FailureEvent, format_trace, read_trace
 
@@ -77,11 +77,6 @@ class Result:
         """Write the output directory atomically; returns its path. An
         existing run there is replaced only with ``force``."""
         return write_run(self, Path(out), force)
-
-
-def first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def read_run_files(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -37,8 +37,8 @@ import pandas as pd
 
 from netsim import provenance, scenario_file
 from netsim.backends import Hosts
-from netsim.errors import InputError
-from netsim.outputs import check_writable
+from netsim.errors import InputError, first_line
+from netsim.outputs import check_writable, write_atomic
 from netsim.provenance import file_sha256
 from netsim.results import Result, load_run
 
@@ -285,7 +285,7 @@ def prepare_dir(
     if not create:
         return
     (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
-    _write_atomic(spec_path, json.dumps(asdict(spec), indent=2, default=str) + "\n")
+    write_atomic(spec_path, json.dumps(asdict(spec), indent=2, default=str) + "\n")
 
 
 def read_spec(out: Path) -> SweepSpec:
@@ -301,13 +301,7 @@ def read_spec(out: Path) -> SweepSpec:
             raise ValueError(f"unexpected key {extra[0]!r}")
         return SweepSpec(**data)
     except (ValueError, TypeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not a netsim sweep spec ({_first_line(e)})") from None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+        raise InputError(f"{path}: not a netsim sweep spec ({first_line(e)})") from None
 
 
 # ------------------------------------------------------------------ running a point (on a worker)
@@ -468,11 +462,6 @@ def _ctrl_c_as_flag() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else ""
-
-
 def _collect(out: Path, i: int, ref: Any, progress: Progress) -> None:
     import ray
 
@@ -485,12 +474,12 @@ def _collect(out: Path, i: int, ref: Any, progress: Progress) -> None:
     except ray.exceptions.RayError as e:  # the worker died, beyond the retries
         meta |= {
             "status": "failed",
-            "error": f"{type(e).__name__}: {_first_line(e)}",
+            "error": f"{type(e).__name__}: {first_line(e)}",
         }
     else:
         got["result"].write(point_dir(out, i), force=True)  # a point not recorded as done
         meta |= {"status": "done", "node": got["node"], "host": got["host"]}
-    _write_atomic(out / POINTS_DIR / f"{i:05d}.json", json.dumps(meta) + "\n")
+    write_atomic(out / POINTS_DIR / f"{i:05d}.json", json.dumps(meta) + "\n")
     if meta["status"] == "done":
         progress.done += 1
     else:
@@ -575,7 +564,7 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         table = pd.read_parquet(table_path)
     except Exception as e:  # pyarrow raises several kinds for a damaged file
-        raise InputError(f"{table_path}: not a readable Parquet file ({_first_line(e)})") from None
+        raise InputError(f"{table_path}: not a readable Parquet file ({first_line(e)})") from None
     return Sweep(out, spec, table)
 
 

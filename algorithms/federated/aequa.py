@@ -43,8 +43,9 @@ from algorithms.federated.driver import Federation, Update, check_federation
 from algorithms.federated.hooks import Averaging, RoundRules, check_server
 from algorithms.federated.program import FederatedProgram
 from algorithms.federated.rewards import weighted_contribution
+from algorithms.federated.rounds_config import RoundsMethod
 from algorithms.federated.sync import SyncRounds
-from algorithms.learning import LearningConfig, accuracy_final
+from algorithms.learning import LearningConfig
 from netsim import checks
 from netsim.errors import InputError
 from netsim.kernel import Request
@@ -107,29 +108,18 @@ def _check_one_model(learning: LearningConfig, name: str) -> None:
 
 
 @dataclass(frozen=True)
-class Aequa:
+class Aequa(RoundsMethod):
     """Aequa for ``rounds`` rounds (see the module docstring). ``widths``:
     points of the width -> accuracy curve, evenly spaced over ``[p_min, 1]``."""
 
     learning: LearningConfig = field(default_factory=lambda: LearningConfig(slimmable=True))
-    rounds: int = 20
-    participation: float = 1.0
-    deadline_s: float | None = None
-    over_selection: float = 0.0
-    server: int = 0
-    target_accuracy: float = 0.9
-    idle_wait_s: float = 1.0
     p_min: float = 0.25
     widths: int = 16
 
     name: ClassVar[str] = "aequa"
-    needs_connected: ClassVar[bool] = True
-    node_attributes: ClassVar[tuple[str, ...]] = ()
-    combination: ClassVar[None] = None
 
     def __post_init__(self) -> None:
-        self.rules()
-        check_server(self.server, self.target_accuracy)
+        super().__post_init__()
         checks.number("p_min", self.p_min, low=0, high=1, low_open=True, high_open=True)
         checks.positive_int("widths", self.widths, minimum=2)
         _check_one_model(self.learning, self.name)
@@ -143,18 +133,7 @@ class Aequa:
 
     def rules(self) -> RoundRules:
         """The server must see each client's update: inner nodes relay."""
-        return RoundRules(
-            rounds=self.rounds,
-            participation=self.participation,
-            deadline_s=self.deadline_s,
-            over_selection=self.over_selection,
-            idle_wait_s=self.idle_wait_s,
-            edge_aggregation=False,
-            send="weights",
-        )
-
-    def check(self, graph: nx.Graph, seed: int) -> None:
-        check_federation(graph, self.learning, self.server, seed)
+        return self.round_rules(edge_aggregation=False, send="weights")
 
     @property
     def program(self) -> FederatedProgram:
@@ -194,7 +173,7 @@ class Aequa:
             add(t, self.rounds, c, "reward_accuracy", float(out["reward_accuracy"][0][i]))
 
     def final(self, metrics: pd.DataFrame) -> Final:
-        base = accuracy_final(metrics, self.target_accuracy)
+        base = super().final(metrics)
         per = _per_client(metrics, ["contribution", "reward_width", "reward_accuracy"])
         values = dict(base.values)
         if len(per) >= 2:

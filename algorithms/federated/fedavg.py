@@ -20,16 +20,12 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import networkx as nx
-import pandas as pd
-
-from algorithms.base import Final
 from algorithms.federated.codecs import Codec, Identity
-from algorithms.federated.driver import Federation, check_federation
-from algorithms.federated.hooks import RoundRules, Schedule, check_server
+from algorithms.federated.driver import Federation
+from algorithms.federated.hooks import RoundRules, Schedule
 from algorithms.federated.program import FederatedProgram
+from algorithms.federated.rounds_config import RoundsMethod
 from algorithms.federated.sync import SyncRounds
-from algorithms.learning import LearningConfig, accuracy_final
 from netsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -45,45 +41,25 @@ def check_codecs(up: Codec, down: Codec) -> None:
 
 
 @dataclass(frozen=True)
-class FedAvg:
+class FedAvg(RoundsMethod):
     """Federated averaging for ``rounds`` rounds (see the module docstring)."""
 
-    learning: LearningConfig = field(default_factory=LearningConfig)
-    rounds: int = 20
-    participation: float = 1.0
-    deadline_s: float | None = None
-    over_selection: float = 0.0
-    server: int = 0
-    target_accuracy: float = 0.9
-    idle_wait_s: float = 1.0
     edge_aggregation: bool = True
     up: Codec = field(default_factory=Identity)
     down: Codec = field(default_factory=Identity)
 
     name: ClassVar[str] = "fedavg"
-    needs_connected: ClassVar[bool] = True
-    node_attributes: ClassVar[tuple[str, ...]] = ()
-    combination: ClassVar[None] = None
 
     def __post_init__(self) -> None:
-        self.rules()  # checks the round fields
-        check_server(self.server, self.target_accuracy)
+        super().__post_init__()
         check_codecs(self.up, self.down)
-
-    def check(self, graph: nx.Graph, seed: int) -> None:
-        check_federation(graph, self.learning, self.server, seed)
 
     @property
     def program(self) -> FederatedProgram:
         return FederatedProgram(self.learning, self.server, self.up, self.down)
 
     def rules(self) -> RoundRules:
-        return RoundRules(
-            rounds=self.rounds,
-            participation=self.participation,
-            deadline_s=self.deadline_s,
-            over_selection=self.over_selection,
-            idle_wait_s=self.idle_wait_s,
+        return self.round_rules(
             edge_aggregation=self.edge_aggregation,
             send="delta" if self.up.target == "delta" else "weights",
         )
@@ -91,6 +67,3 @@ class FedAvg:
     def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
         fed = Federation(sim, self.learning, self.server, self.up, self.down)
         yield from SyncRounds(sim, fed, self.rules(), Schedule()).run()
-
-    def final(self, metrics: pd.DataFrame) -> Final:
-        return accuracy_final(metrics, self.target_accuracy)

@@ -23,19 +23,15 @@ client or server. Inner nodes relay (codebooks alone cannot be averaged).
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import networkx as nx
-import pandas as pd
-
-from algorithms.base import Final
 from algorithms.federated.codecs import Codebook
-from algorithms.federated.driver import Federation, check_federation
-from algorithms.federated.hooks import RoundRules, Schedule, check_server
+from algorithms.federated.driver import Federation
+from algorithms.federated.hooks import RoundRules, Schedule
 from algorithms.federated.program import FederatedProgram
+from algorithms.federated.rounds_config import RoundsMethod
 from algorithms.federated.sync import SyncRounds
-from algorithms.learning import LearningConfig, accuracy_final
 from netsim import checks
 
 if TYPE_CHECKING:
@@ -58,30 +54,18 @@ class FedCodeSchedule(Schedule):
 
 
 @dataclass(frozen=True)
-class FedCode:
+class FedCode(RoundsMethod):
     """FedCode for ``rounds`` rounds (see the module docstring)."""
 
-    learning: LearningConfig = field(default_factory=LearningConfig)
-    rounds: int = 20
-    participation: float = 1.0
-    deadline_s: float | None = None
-    over_selection: float = 0.0
-    server: int = 0
-    target_accuracy: float = 0.9
-    idle_wait_s: float = 1.0
     clusters: int = 64
     start_rnd: int = 2
     f1: int = 5
     f2: int = 2
 
     name: ClassVar[str] = "fedcode"
-    needs_connected: ClassVar[bool] = True
-    node_attributes: ClassVar[tuple[str, ...]] = ()
-    combination: ClassVar[None] = None
 
     def __post_init__(self) -> None:
-        self.rules()  # checks the round fields
-        check_server(self.server, self.target_accuracy)
+        super().__post_init__()
         checks.positive_int("K", self.clusters, minimum=2)
         checks.positive_int("start_rnd", self.start_rnd)
         checks.positive_int("f1", self.f1)
@@ -95,28 +79,14 @@ class FedCode:
     def schedule(self) -> FedCodeSchedule:
         return FedCodeSchedule(self.start_rnd, self.f1, self.f2)
 
-    def check(self, graph: nx.Graph, seed: int) -> None:
-        check_federation(graph, self.learning, self.server, seed)
-
     @property
     def program(self) -> FederatedProgram:
         return FederatedProgram(self.learning, self.server, self.codec, self.codec)
 
     def rules(self) -> RoundRules:
         """Inner nodes relay: codebooks alone cannot be averaged."""
-        return RoundRules(
-            rounds=self.rounds,
-            participation=self.participation,
-            deadline_s=self.deadline_s,
-            over_selection=self.over_selection,
-            idle_wait_s=self.idle_wait_s,
-            edge_aggregation=False,
-            send="weights",
-        )
+        return self.round_rules(edge_aggregation=False, send="weights")
 
     def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
         fed = Federation(sim, self.learning, self.server, self.codec, self.codec)
         yield from SyncRounds(sim, fed, self.rules(), self.schedule).run()
-
-    def final(self, metrics: pd.DataFrame) -> Final:
-        return accuracy_final(metrics, self.target_accuracy)

@@ -25,20 +25,16 @@ the heuristic, ``validation_fraction``).
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import networkx as nx
-import pandas as pd
-
-from algorithms.base import Final
 from algorithms.federated.codecs import Identity
-from algorithms.federated.driver import Federation, check_federation
-from algorithms.federated.hooks import RoundRules, check_server
+from algorithms.federated.driver import Federation
+from algorithms.federated.hooks import RoundRules
 from algorithms.federated.program import FederatedProgram
+from algorithms.federated.rounds_config import RoundsMethod
 from algorithms.federated.sync import SyncRounds
 from algorithms.federated.transfer import KnowledgeTransfer, TransferConfig
-from algorithms.learning import LearningConfig, accuracy_final
 from netsim.errors import InputError
 
 if TYPE_CHECKING:
@@ -46,30 +42,18 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class _Distilling:
+class _Distilling(RoundsMethod):
     """What FedDF and TAKFL share: FedAvg's rounds plus a transfer step."""
 
-    learning: LearningConfig = field(default_factory=LearningConfig)
-    rounds: int = 20
-    participation: float = 1.0
-    deadline_s: float | None = None
-    over_selection: float = 0.0
-    server: int = 0
-    target_accuracy: float = 0.9
-    idle_wait_s: float = 1.0
     temperature: float = 3.0
     distill_epochs: int = 5
     distill_lr: float = 1e-3
     distill_batch_size: int = 128
 
     name: ClassVar[str]
-    needs_connected: ClassVar[bool] = True
-    node_attributes: ClassVar[tuple[str, ...]] = ()
-    combination: ClassVar[None] = None
 
     def __post_init__(self) -> None:
-        self.rules()
-        check_server(self.server, self.target_accuracy)
+        super().__post_init__()
         self.transfer()  # checks the distillation fields
         if self.learning.data.public_fraction <= 0:
             raise InputError(
@@ -83,18 +67,7 @@ class _Distilling:
 
     def rules(self) -> RoundRules:
         """Inner nodes relay: a teacher is the mean of its clients' own models."""
-        return RoundRules(
-            rounds=self.rounds,
-            participation=self.participation,
-            deadline_s=self.deadline_s,
-            over_selection=self.over_selection,
-            idle_wait_s=self.idle_wait_s,
-            edge_aggregation=False,
-            send="weights",
-        )
-
-    def check(self, graph: nx.Graph, seed: int) -> None:
-        check_federation(graph, self.learning, self.server, seed)
+        return self.round_rules(edge_aggregation=False, send="weights")
 
     @property
     def program(self) -> FederatedProgram:
@@ -106,9 +79,6 @@ class _Distilling:
         fed = Federation(sim, self.learning, self.server, Identity(), Identity())
         step = KnowledgeTransfer(self.transfer())
         yield from SyncRounds(sim, fed, self.rules(), step=step).run()
-
-    def final(self, metrics: pd.DataFrame) -> Final:
-        return accuracy_final(metrics, self.target_accuracy)
 
 
 @dataclass(frozen=True)
