@@ -1,6 +1,7 @@
 """Algorithms: consensus, gossip, diffusion LMS and its sparse variants, APSM,
-decentralized SGD, and the server-based federated family (FedAvg, FedBuff,
-FedCode, FedDF, TAKFL: :mod:`algorithms.federated`).
+decentralized SGD, the server-based federated family (FedAvg, FedBuff,
+FedCode, FedDF, TAKFL, Aequa: :mod:`algorithms.federated`), and split-computing
+inference (:mod:`algorithms.split`).
 
 Each algorithm is a frozen dataclass of hyper-parameters with explicit parts:
 ``check``, ``program`` (host-side kernels, their costs and ``reset``),
@@ -18,6 +19,7 @@ from algorithms.dsgd import DSGD
 from algorithms.federated import TAKFL, Aequa, FedAvg, FedBuff, FedCode, FedDF, Standalone
 from algorithms.gossip import RandomizedGossip
 from algorithms.learning import LearningConfig, ModelSpec
+from algorithms.split import SplitInference
 from netsim.errors import InputError
 
 ALGORITHMS: dict[str, type] = {
@@ -33,6 +35,7 @@ ALGORITHMS: dict[str, type] = {
     "aequa": Aequa,
     "standalone": Standalone,
     "dsgd": DSGD,
+    "split_inference": SplitInference,
 }
 
 
@@ -64,6 +67,7 @@ __all__ = [
     "LearningConfig",
     "ModelSpec",
     "RandomizedGossip",
+    "SplitInference",
     "assign_node_parameters",
     "get",
 ]

@@ -150,6 +150,7 @@ class MessageBatch:
     drop_time: np.ndarray
     tx_src: np.ndarray
     tx_size: np.ndarray
+    tx_start: np.ndarray
     tx_end: np.ndarray
     payload: Any = None
     last_arrival: float = field(init=False)
@@ -251,6 +252,7 @@ class Network:
             t_arrive=end[msg_sender] + self.latency_s[link],
             tx_src=senders,
             tx_size=np.where(has_links, size, 0.0),
+            tx_start=start,
             tx_end=end,
         )
 
@@ -270,7 +272,7 @@ class Network:
         size = np.broadcast_to(np.asarray(size, dtype=float), src.shape).copy()
         link = self.links.index(src, dst)
         duration = size / self._link_rate[link]
-        end = np.empty(len(src))
+        begin, end = np.empty(len(src)), np.empty(len(src))
         order = np.lexsort((np.arange(len(src)), t_queue, src))
         # FIFO per sender: walk the k-th message of every sender at once
         first = np.r_[True, src[order][1:] != src[order][:-1]] if len(src) else np.array([], bool)
@@ -280,6 +282,7 @@ class Network:
             idx = order[rank == r]
             s = src[idx]
             start = np.maximum(t_queue[idx], self.uplink_free[s])
+            begin[idx] = start
             end[idx] = start + duration[idx]
             self.uplink_free[s] = end[idx]
         return self._batch(
@@ -291,6 +294,7 @@ class Network:
             t_arrive=end + self.latency_s[link],
             tx_src=src,
             tx_size=size,
+            tx_start=begin,
             tx_end=end,
         )
 

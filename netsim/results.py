@@ -8,6 +8,8 @@
     metrics.parquet   long format: time, step, node (-1 = network), metric, value
     failures.csv      the failures that happened (netsim trace v1: replayable)
     topology.graphml  the graph as simulated (one arc per directed link)
+    <table>.parquet   tables an algorithm adds (e.g. ``requests.parquet``: one row
+                      per inference request)
 
 Writing is atomic: files go to a temporary directory beside the target,
 which is then renamed into place (or, when the target exists, each file is
@@ -22,7 +24,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +40,14 @@ FILES = ("metrics.parquet", "failures.csv", "topology.graphml", "summary.json")
 
 @dataclass
 class Result:
-    """What a run produced; ``metrics`` is a long-format DataFrame."""
+    """What a run produced; ``metrics`` is a long-format DataFrame, ``tables``
+    the algorithm's own tables by name (each written as ``<name>.parquet``)."""
 
     summary: dict[str, Any]
     metrics: pd.DataFrame
     failures: list[FailureEvent]
     graph: nx.DiGraph
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def final(self) -> dict[str, float]:
@@ -107,7 +111,15 @@ def load_run(path: str | Path) -> Result:
         graph = nx.read_graphml(run / "topology.graphml", node_type=int)
     except Exception as e:
         raise InputError(f"{run / 'topology.graphml'}: unreadable ({first_line(e)})") from None
-    return Result(summary, metrics, failures, graph)
+    tables = {}
+    for path in sorted(run.glob("*.parquet")):
+        if path.name == "metrics.parquet":
+            continue
+        try:
+            tables[path.stem] = pd.read_parquet(path)
+        except Exception as e:
+            raise InputError(f"{path}: not a readable Parquet file ({first_line(e)})") from None
+    return Result(summary, metrics, failures, graph, tables)
 
 
 DEVICE_METRICS = (
@@ -186,6 +198,8 @@ def write_run(result: Result, out: Path, force: bool = False) -> Path:
     try:
         tmp.chmod(umask_mode())  # mkdtemp makes it private
         result.metrics.to_parquet(tmp / "metrics.parquet", index=False)
+        for name, table in result.tables.items():
+            table.to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "failures.csv").write_text(format_trace(result.failures), encoding="utf-8")
         nx.write_graphml(result.graph, tmp / "topology.graphml")
         summary = json.dumps(_json_safe(result.summary), indent=2, allow_nan=False)
@@ -193,7 +207,11 @@ def write_run(result: Result, out: Path, force: bool = False) -> Path:
         if not out.exists():
             os.rename(tmp, out)
         else:
-            for name in FILES:  # summary.json last: it marks a complete run
+            tables = [f"{name}.parquet" for name in result.tables]
+            for stale in out.glob("*.parquet"):  # an old run's tables this run lacks
+                if stale.name not in (*FILES, *tables):
+                    stale.unlink()
+            for name in [*tables, *FILES]:  # summary.json last: it marks a complete run
                 os.replace(tmp / name, out / name)
             tmp.rmdir()
     except BaseException:

@@ -312,7 +312,7 @@ def run(
         "provenance": provenance.record(dict(scenario.origin)),
     }
     out_graph = _output_graph(prepared, network)
-    return Result(summary, metrics, list(injector.log.events), out_graph)
+    return Result(summary, metrics, list(injector.log.events), out_graph, dict(sim.tables))
 
 
 def check_hosts(hosts: object) -> None:

@@ -10,15 +10,18 @@ A protocol is a SimPy process (a generator) that receives a
 - sends messages (:meth:`broadcast`, :meth:`unicast`) whose size is that of
   their encoded payload, and reads what was delivered (:meth:`inbox`);
 - records metrics (:meth:`record`, :meth:`record_nodes`), which the runner
-  turns into ``metrics.parquet``.
+  turns into ``metrics.parquet``, and tables of its own (:meth:`add_table`,
+  e.g. one row per inference request), written as ``<name>.parquet``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import simpy
 
 from netsim import rng as rngs
@@ -101,6 +104,7 @@ class Simulation:
         self.program = program
         self.seed = seed
         self.metrics = MetricLog()
+        self.tables: dict[str, pd.DataFrame] = {}
         self._progress = progress
 
     # ------------------------------------------------------------ state
@@ -209,6 +213,12 @@ class Simulation:
     ) -> None:
         nodes = np.arange(self.n_nodes) if nodes is None else nodes
         self.metrics.extend(self.now, step, nodes, metric, values)
+
+    def add_table(self, name: str, frame: pd.DataFrame) -> None:
+        """A table of the run's own, written as ``<name>.parquet`` beside the metrics."""
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "metrics":
+            raise ValueError(f"table name {name!r}: expected lower-case letters, digits, _")
+        self.tables[name] = frame
 
     def progress(self, fraction: float) -> None:
         """Tell the runner how far the protocol is (0..1)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,12 @@ from tests.cluster import two_node_cluster  # noqa: F401  (a fixture, for every 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 SHARED_TRACES = ROOT.parent / "shared" / "traces"
+
+# Trained models (split computing) are cached on disk: the tests train into a
+# cache of their own, once per session, never reading or filling the user's.
+if "NETSIM_CACHE" not in os.environ:
+    os.environ["NETSIM_CACHE"] = tempfile.mkdtemp(prefix="netsim-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["NETSIM_CACHE"], ignore_errors=True)
 
 
 def build(name: str, **params: Any) -> netsim.Scenario:

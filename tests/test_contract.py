@@ -67,6 +67,12 @@ CASES: dict[str, tuple[str, dict[str, Any], bool]] = {
     "dsgd": ("dsgd", {"nodes": 6, "rounds": 3, "failures": 0.3, "mttr_s": 0.02}, True),
     "feddf": ("takfl", {"algorithm": "feddf", **TRANSFER}, False),
     "takfl": ("takfl", {"algorithm": "takfl", **TRANSFER}, False),
+    "split_inference": (
+        "split_inference",
+        {"models": "tiny", "beta": 1.0, "devices": 4, "requests": 10, "rate": 2.0}
+        | {"failures": 0.3, "mttr_s": 1.0},
+        False,
+    ),
 }
 
 

@@ -589,3 +589,18 @@ def test_sigterm_on_ray_exits_cleanly_too(tmp_path: Path) -> None:
     assert proc.returncode == 143, err
     assert err.strip().splitlines() == ["netsim: terminated; nothing half-written was left"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_algorithms_tables_are_written_read_back_and_replaced(tmp_path: Path) -> None:
+    result = netsim.run(build("consensus", nodes=6, iterations=3))
+    table = pd.DataFrame({"device": [1, 2], "latency_s": [0.5, 0.25]})
+    with_table = dataclasses.replace(result, tables={"requests": table})
+    out = with_table.write(tmp_path / "run")
+    pd.testing.assert_frame_equal(netsim.load_run(out).tables["requests"], table)
+    # a run without that table, written over it with --force: no stale table is left
+    result.write(out, force=True)
+    assert not (out / "requests.parquet").exists()
+    assert netsim.load_run(out).tables == {}
+    (out / "broken.parquet").write_text("not parquet", encoding="utf-8")
+    with pytest.raises(InputError, match=r"broken\.parquet: not a readable Parquet file"):
+        netsim.load_run(out)
