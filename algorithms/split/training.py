@@ -183,10 +183,21 @@ def train(config: SplitTraining) -> TrainedModels:
     """Train every model of ``config`` (no cache), with one torch thread.
     Cost: DEFAULT about three minutes on one core, TINY a few seconds."""
     import torch
+    from tqdm import tqdm
 
     from algorithms.models import torch_threads
     from algorithms.split import models as nets
 
+    jobs: list[tuple[float, str | None]] = [(b, None) for b in config.betas]
+    jobs += [(b, t) for b in config.per_task_betas for t in TASKS]
+    # a bar on a terminal only (disable=None): the first run trains for minutes
+    bar = tqdm(
+        total=1 + len(TASKS) + len(jobs),
+        desc="training the split-computing models (once: cached)",
+        unit="model",
+        disable=None,
+        leave=False,
+    )
     data = nets.Tensors.of(dataset(config, "train"))
     n, size, batch, lr = len(data), config.image_size, config.batch, config.lr
     seconds: dict[str, float] = {}
@@ -197,6 +208,7 @@ def train(config: SplitTraining) -> TrainedModels:
             loss = functools.partial(_task_loss, teacher, data)
             nets.fit(teacher, [(teacher.parameters(), lr)], n, batch, config.teacher_epochs, loss)
         seconds["teacher"] = time.perf_counter() - start
+        bar.update()
         on_device: dict[str, dict[str, np.ndarray]] = {}
         for task in TASKS:
             start = time.perf_counter()
@@ -206,11 +218,10 @@ def train(config: SplitTraining) -> TrainedModels:
                 nets.fit(model, [(model.parameters(), lr)], n, batch, config.device_epochs, loss)
             on_device[task] = _numpy(model)
             seconds[f"device-{task}"] = time.perf_counter() - start
+            bar.update()
         with torch.no_grad():
             stem = torch.cat([teacher.stem(data.x[i : i + 512]) for i in range(0, n, 512)])
         split: dict[tuple[float, str | None], dict[str, np.ndarray]] = {}
-        jobs: list[tuple[float, str | None]] = [(b, None) for b in config.betas]
-        jobs += [(b, t) for b in config.per_task_betas for t in TASKS]
         for beta, which in jobs:
             start = time.perf_counter()
             with _seeded(config, f"split-{beta!r}-{which}"):
@@ -218,6 +229,8 @@ def train(config: SplitTraining) -> TrainedModels:
                     _train_split(config, teacher, data, stem, beta, which)
                 )
             seconds[f"split-{beta:g}-{which or 'shared'}"] = time.perf_counter() - start
+            bar.update()
+    bar.close()
     return TrainedModels(config, _numpy(teacher), on_device, split, seconds)
 
 
