@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 import topologies
 from netsim.errors import InputError
+from topologies import generators
 from topologies.weights import combination_weights, slem
 
 
@@ -169,3 +172,71 @@ def test_unreadable_graph_files(tmp_path) -> None:
     binary.write_bytes(b"\x80\x04\x95\xff\xfe")
     with pytest.raises(InputError, match="binary"):
         topologies.load_graph(binary)
+
+
+# --- at scale: O(n + m) ---
+
+
+def _large(name: str, nodes: int, **options) -> nx.Graph:
+    g = topologies.build(name, nodes, seed=5, **options)
+    assert g.number_of_nodes() == nodes
+    assert nx.is_connected(g)
+    assert min(g) == 0 and max(g) == nodes - 1
+    return g
+
+
+# 100,000 nodes: a generator quadratic in n (a pure-Python search over the
+# 5e9 pairs) would run past the 600 s timeout; each takes a second or two here.
+@pytest.mark.parametrize(
+    ("name", "edges"),
+    [
+        ("ring", lambda n: n),
+        ("grid", lambda n: 2 * n - 250 - 400),  # 250 rows of 400
+        ("torus", lambda n: 2 * n),
+        ("star", lambda n: n - 1),
+        ("small_world", lambda n: 2 * n),
+        ("edge_cloud", lambda n: n - 1),
+    ],
+)
+def test_sparse_generators_at_100k_nodes(name: str, edges: Callable[[int], int]) -> None:
+    n = 100_000
+    assert _large(name, n).number_of_edges() == edges(n)
+
+
+@pytest.mark.slow
+def test_barabasi_albert_at_100k_nodes() -> None:
+    g = _large("barabasi_albert", 100_000, attach=3)
+    assert g.number_of_edges() == (100_000 - 3) * 3
+    assert list(g.adj[0]) == sorted(g.adj[0])  # neighbours in increasing order
+
+
+@pytest.mark.parametrize(
+    ("name", "nodes", "seed", "digest"),
+    [
+        ("erdos_renyi", 30, 1, "fe42761d730aa408"),
+        ("erdos_renyi", 400, 0, "6222ef2b27c10a8c"),
+        ("random_geometric", 30, 0, "371f93c8421ad753"),
+        ("small_world", 30, 1, "41d4ef13dbbd1662"),
+        ("barabasi_albert", 40, 1, "30f66638b963320a"),
+        ("grid", 12, 0, "6e0551ec20585668"),
+        ("torus", 16, 0, "feb7e9185b20d77f"),
+    ],
+)
+def test_small_graphs_are_those_of_earlier_versions(
+    name: str, nodes: int, seed: int, digest: str
+) -> None:
+    """Digests of the graphs (nodes, edges, attributes, order) as netsim built
+    them before the generators were made linear (commit 4712061), so that the
+    figures measured on them (docs/algorithms.md, docs/apsm.md) still hold."""
+    g = topologies.build(name, nodes, seed=seed)
+    text = repr((list(g.nodes(data=True)), list(g.edges(data=True))))
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == digest
+
+
+def test_geometric_pairs_are_networkx_pairs() -> None:
+    """The KD-tree and sparse-matrix draw gives networkx's random_geometric_graph."""
+    for seed in range(3):
+        ours = generators._geometric_draw(3_000, 0.02, 1.0, seed)
+        theirs = nx.random_geometric_graph(3_000, 0.02, seed=seed)
+        assert list(ours.edges) == sorted(tuple(sorted(e)) for e in theirs.edges)
+        assert ours.nodes[7]["pos_x"] == theirs.nodes[7]["pos"][0]

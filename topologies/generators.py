@@ -5,6 +5,10 @@ Structure only, except where the structure implies link or device
 parameters (the distance of a wireless link, the tier of an edge-cloud node);
 other attributes come from the models in :mod:`topologies.attributes`, which
 never overwrite what a generator set.
+
+Every generator runs in O(n + m) time for n nodes and m edges, apart from
+``complete`` (O(n^2) edges) and ``erdos_renyi`` (networkx's O(n^2)
+``gnp_random_graph``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import random
 from collections.abc import Callable
 
 import networkx as nx
+import numpy as np
+import scipy.sparse
+from scipy.spatial import cKDTree
 
 from netsim.errors import InputError
 
@@ -51,6 +58,7 @@ def _rows(nodes: int, rows: int | None) -> int:
 
 
 def _lattice(name: str, nodes: int, rows: int | None, periodic: bool) -> nx.Graph:
+    """Node ``i * cols + j`` at row ``i``, column ``j``; edges in increasing order. O(n)."""
     r = _rows(nodes, rows)
     if r < 1 or nodes % r:
         raise InputError(f"topology {name}: rows={r} does not divide nodes={nodes}")
@@ -60,21 +68,42 @@ def _lattice(name: str, nodes: int, rows: int | None, periodic: bool) -> nx.Grap
             f"topology {name}: needs at least 3x3 nodes, {nodes} nodes give {r}x{c}; "
             "choose nodes with two factors >= 3 (e.g. 9, 16, 20, 25)"
         )
-    g = nx.grid_2d_graph(r, c, periodic=periodic)
-    mapping = {(i, j): i * c + j for i, j in g.nodes}
-    g = nx.relabel_nodes(g, mapping)
-    for (i, j), k in mapping.items():
-        g.nodes[k]["pos_x"] = float(j)
-        g.nodes[k]["pos_y"] = float(i)
-    return _sorted(g)
+
+    def later(k: int) -> list[int]:  # the neighbours of k above k, in increasing order
+        i, j = divmod(k, c)
+        if not periodic:
+            return [v for v, ok in ((k + 1, j < c - 1), (k + c, i < r - 1)) if ok]
+        around = (
+            i * c + (j + 1) % c,
+            i * c + (j - 1) % c,
+            (i + 1) % r * c + j,
+            (i - 1) % r * c + j,
+        )
+        return sorted(v for v in around if v > k)
+
+    g = nx.Graph()
+    g.add_nodes_from((k, {"pos_x": float(k % c), "pos_y": float(k // c)}) for k in range(nodes))
+    g.add_edges_from((k, v) for k in range(nodes) for v in later(k))
+    return g
 
 
 def _sorted(g: nx.Graph) -> nx.Graph:
-    """A copy with nodes inserted in increasing order (stable iteration order)."""
+    """A copy of a graph on ``0..n-1`` with nodes inserted in increasing order and
+    edges ``(u, v)``, ``u < v``, in increasing order, so that every node's
+    neighbours iterate in increasing order (stable iteration order).
+
+    O(n + m): a bucket sort by the smaller end, filled in order of the larger.
+    """
+    n = g.number_of_nodes()
+    later: list[list[tuple[int, dict]]] = [[] for _ in range(n)]
+    for v in range(n):
+        for u, d in g.adj[v].items():
+            if u < v:
+                later[u].append((v, d))
     h = nx.Graph()
-    h.add_nodes_from(sorted(g.nodes(data=True)))
-    h.add_edges_from(sorted((min(u, v), max(u, v), d) for u, v, d in g.edges(data=True)))
     h.graph.update(g.graph)
+    h.add_nodes_from((v, g.nodes[v]) for v in range(n))
+    h.add_edges_from((u, v, d) if d else (u, v) for u in range(n) for v, d in later[u])
     return h
 
 
@@ -114,6 +143,30 @@ def erdos_renyi(nodes: int, *, seed: int | None = None, degree: float = 6.0) -> 
     )
 
 
+def _geometric_draw(nodes: int, radius: float, area_m: float, seed: int) -> nx.Graph:
+    """Nodes uniform in the unit square (drawn as networkx's
+    ``random_geometric_graph`` draws them, so its graphs are reproduced), linked
+    within ``radius``; positions in metres. A KD-tree finds the pairs, an
+    upper-triangular sparse matrix puts them in increasing order: O(n + m)."""
+    rng = random.Random(seed)
+    xy = [(rng.random(), rng.random()) for _ in range(nodes)]
+    pairs = cKDTree(xy).query_pairs(radius, output_type="ndarray")
+    upper = scipy.sparse.csr_array(
+        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(nodes, nodes)
+    )
+    del pairs
+    upper.sort_indices()
+    g = nx.Graph()
+    g.add_nodes_from(
+        (k, {"pos_x": float(x * area_m), "pos_y": float(y * area_m)}) for k, (x, y) in enumerate(xy)
+    )
+    rows, cols = np.repeat(np.arange(nodes), np.diff(upper.indptr)), upper.indices
+    step = 1 << 20  # edges added in slices: the lists of Python ints stay small
+    for i in range(0, len(cols), step):
+        g.add_edges_from(zip(rows[i : i + step].tolist(), cols[i : i + step].tolist(), strict=True))
+    return g
+
+
 def random_geometric(
     nodes: int,
     *,
@@ -128,25 +181,24 @@ def random_geometric(
 
     Each link gets ``latency_s = base_latency_s + distance / speed_mps`` (a fixed
     per-hop processing delay plus propagation) and ``distance_m``; nodes get
-    ``pos_x``/``pos_y`` in metres. Redrawn until connected.
+    ``pos_x``/``pos_y`` in metres. Redrawn until connected. Pairs within range
+    from a KD-tree: O(n + m) a draw.
     """
     _check_nodes("random_geometric", nodes, 2)
     radius = min(math.sqrt(2), math.sqrt(degree / (math.pi * nodes)))
 
-    def draw(s: int) -> nx.Graph:
-        return nx.random_geometric_graph(nodes, radius, seed=s)
-
-    g = _connected_draw("random_geometric", draw, seed, f"raise the average degree (now {degree})")
-    for _, data in g.nodes(data=True):
-        x, y = data.pop("pos")
-        data["pos_x"], data["pos_y"] = float(x * area_m), float(y * area_m)
+    g = _connected_draw(
+        "random_geometric",
+        lambda s: _geometric_draw(nodes, radius, area_m, s),
+        seed,
+        f"raise the average degree (now {degree})",
+    )
+    pos = [(data["pos_x"], data["pos_y"]) for _, data in g.nodes(data=True)]  # nodes 0..n-1
     for u, v, data in g.edges(data=True):
-        d = math.dist(
-            (g.nodes[u]["pos_x"], g.nodes[u]["pos_y"]), (g.nodes[v]["pos_x"], g.nodes[v]["pos_y"])
-        )
+        d = math.dist(pos[u], pos[v])
         data["distance_m"] = d
         data["latency_s"] = base_latency_s + d / speed_mps
-    return _sorted(g)
+    return g
 
 
 def small_world(
@@ -167,7 +219,8 @@ def small_world(
 
 def barabasi_albert(nodes: int, *, seed: int | None = None, attach: int = 3) -> nx.Graph:
     """Preferential attachment, each new node linking to ``attach`` existing ones
-    (average degree about ``2 * attach``; connected by construction)."""
+    (average degree about ``2 * attach``; connected by construction).
+    Barabási and Albert (1999), networkx's ``barabasi_albert_graph``: O(n + m)."""
     _check_nodes("barabasi_albert", nodes, 2)
     if not 1 <= attach < nodes:
         raise InputError(f"topology barabasi_albert: attach must be in [1, nodes), got {attach}")
