@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 import topologies
 from netsim.errors import InputError
+from topologies import generators
 from topologies.weights import combination_weights, slem
 
 
@@ -169,3 +171,183 @@ def test_unreadable_graph_files(tmp_path) -> None:
     binary.write_bytes(b"\x80\x04\x95\xff\xfe")
     with pytest.raises(InputError, match="binary"):
         topologies.load_graph(binary)
+
+
+# --- at scale: O(n + m), or a one-line refusal before anything is drawn ---
+
+
+def _large(name: str, nodes: int, **options) -> nx.Graph:
+    g = topologies.build(name, nodes, seed=5, **options)
+    assert g.number_of_nodes() == nodes
+    assert nx.is_connected(g)
+    assert min(g) == 0 and max(g) == nodes - 1
+    return g
+
+
+# 100,000 nodes: a generator quadratic in n (a pure-Python search over the
+# 5e9 pairs) would run past the 600 s timeout; each takes a second or two here.
+# erdos_renyi at 200,000: networkx's gnp_random_graph draws a pair in ~0.1 us,
+# 8 minutes at 100,000 nodes, 30 at 200,000.
+@pytest.mark.parametrize(
+    ("name", "edges"),
+    [
+        ("ring", lambda n: n),
+        ("grid", lambda n: 2 * n - 250 - 400),  # 250 rows of 400
+        ("torus", lambda n: 2 * n),
+        ("star", lambda n: n - 1),
+        ("small_world", lambda n: 2 * n),
+        ("edge_cloud", lambda n: n - 1),
+    ],
+)
+def test_sparse_generators_at_100k_nodes(name: str, edges: Callable[[int], int]) -> None:
+    n = 100_000
+    assert _large(name, n).number_of_edges() == edges(n)
+
+
+@pytest.mark.slow
+def test_barabasi_albert_at_100k_nodes() -> None:
+    g = _large("barabasi_albert", 100_000, attach=3)
+    assert g.number_of_edges() == (100_000 - 3) * 3
+    assert list(g.adj[0]) == sorted(g.adj[0])  # neighbours in increasing order
+
+
+def test_erdos_renyi_at_100k_nodes_refuses_in_one_line_before_drawing(monkeypatch) -> None:
+    """Degree 6 is below the connectivity threshold ln(100,000) = 11.5: about
+    248 isolated nodes per draw, so redrawing would never end."""
+
+    def no_draw(*args, **kwargs):
+        raise AssertionError("refused only after drawing")
+
+    monkeypatch.setattr(nx, "fast_gnp_random_graph", no_draw)
+    with pytest.raises(InputError) as refused:
+        topologies.build("erdos_renyi", 100_000, seed=0)
+    message = str(refused.value)
+    assert "\n" not in message
+    for part in ("p > ln n / n = 0.000115", "248 isolated", "connect='giant'", "connect='bridge'"):
+        assert part in message
+
+
+@pytest.mark.slow
+def test_erdos_renyi_above_the_threshold_builds_at_100k_nodes() -> None:
+    g = _large("erdos_renyi", 100_000, degree=14)  # ln n = 11.5: a draw is connected (p ~ 0.92)
+    assert abs(2 * g.number_of_edges() / 100_000 - 14) < 0.1
+
+
+def test_erdos_renyi_bridge_at_200k_nodes() -> None:
+    g = _large("erdos_renyi", 200_000, connect="bridge")
+    # one draw (average degree 6) plus the few bridges between its components
+    assert abs(2 * g.number_of_edges() / 200_000 - 6) < 0.05
+
+
+@pytest.mark.slow
+def test_erdos_renyi_giant_keeps_the_documented_share() -> None:
+    """s = 1 - exp(-6 s): 99.75% of the nodes, renumbered 0..k-1."""
+    g = topologies.build("erdos_renyi", 100_000, seed=5, connect="giant")
+    k = g.number_of_nodes()
+    assert k < 100_000 and abs(k / 100_000 - 0.9975) < 0.001
+    assert sorted(g) == list(range(k))
+    assert nx.is_connected(g)
+
+
+@pytest.mark.slow
+def test_random_geometric_bridge_at_100k_nodes() -> None:
+    g = _large("random_geometric", 100_000, connect="bridge")
+    assert abs(2 * g.number_of_edges() / 100_000 - 6) < 0.1
+    u, v, d = next(iter(g.edges(data=True)))
+    assert d["distance_m"] == pytest.approx(
+        math.dist(
+            (g.nodes[u]["pos_x"], g.nodes[u]["pos_y"]), (g.nodes[v]["pos_x"], g.nodes[v]["pos_y"])
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "nodes", "options", "says"),
+    [
+        ("complete", 1_000_000, {}, "499,999,500,000 edges, about 70 TB"),
+        ("complete", 6_326, {}, "complete graphs up to 6,325 nodes"),
+        ("erdos_renyi", 1_000_000, {"degree": 100}, "about 50,000,000 edges"),
+        ("ring", 30_000_000, {}, "the limit is 20,000,000 edges"),
+        ("random_geometric", 100_000, {}, "pi r^2 > ln n / n (degree > ln n = 11.5"),
+        ("random_geometric", 1_000_000, {"degree": 12}, "connect='bridge'"),
+        ("small_world", 1_000_000, {"degree": 2}, "use degree >= 4"),
+        ("erdos_renyi", 2_000, {}, "p > ln n / n"),
+        ("erdos_renyi", 100, {"connect": "any"}, "connect must be one of redraw, giant, bridge"),
+        ("erdos_renyi", 100, {"degree": -1}, "degree must be a number > 0"),
+        ("small_world", 100, {"rewire": 2}, "rewire must be in"),
+    ],
+)
+def test_hopeless_requests_refuse_in_one_line_before_drawing(
+    monkeypatch, name: str, nodes: int, options: dict, says: str
+) -> None:
+    def no_draw(*args, **kwargs):
+        raise AssertionError("refused only after drawing")
+
+    for draw in ("complete_graph", "cycle_graph", "gnp_random_graph", "fast_gnp_random_graph"):
+        monkeypatch.setattr(nx, draw, no_draw)
+    monkeypatch.setattr(nx, "watts_strogatz_graph", no_draw)
+    monkeypatch.setattr(generators, "_geometric_draw", no_draw)
+    with pytest.raises(InputError) as refused:
+        topologies.build(name, nodes, seed=0, **options)
+    assert "\n" not in str(refused.value)
+    assert says in str(refused.value)
+
+
+def test_complete_limit_is_the_edge_limit() -> None:
+    assert 6_325 * 6_324 // 2 <= generators.MAX_EDGES < 6_326 * 6_325 // 2
+
+
+def _three_components(seed: int) -> nx.Graph:
+    """Components {0, 3, 6}, {1, 4, 7, 8} and {2, 5}, interleaved."""
+    g = nx.empty_graph(9)
+    g.add_edges_from([(0, 3), (3, 6), (1, 4), (4, 7), (7, 8), (2, 5)])
+    nx.set_node_attributes(g, {v: v for v in g}, "was")
+    return g
+
+
+def test_giant_keeps_the_largest_component_renumbered_in_order() -> None:
+    g = generators._connected_draw("t", _three_components, 0, "giant", 1.0, "")
+    assert sorted(g.edges) == [(0, 1), (1, 2), (2, 3)]
+    assert [g.nodes[k]["was"] for k in range(4)] == [1, 4, 7, 8]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bridge_adds_one_edge_between_consecutive_components(seed: int) -> None:
+    g = generators._connected_draw("t", _three_components, seed, "bridge", 1.0, "")
+    added = set(map(frozenset, g.edges)) - set(map(frozenset, _three_components(0).edges))
+    part = {v: i for i, c in enumerate([{0, 3, 6}, {1, 4, 7, 8}, {2, 5}]) for v in c}
+    assert sorted(sorted(part[v] for v in e) for e in added) == [[0, 1], [1, 2]]
+    assert nx.is_connected(g) and g.number_of_nodes() == 9
+    same = generators._connected_draw("t", _three_components, seed, "bridge", 1.0, "")
+    assert set(same.edges) == set(g.edges)  # same seed, same bridges
+
+
+def test_redraw_gives_up_with_the_options() -> None:
+    with pytest.raises(InputError, match=r"no connected graph in 100 draws; why, or pass"):
+        generators._connected_draw("t", _three_components, 0, "redraw", 1.0, "why")
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("erdos_renyi", {"connect": "bridge"}),
+        ("erdos_renyi", {"connect": "giant"}),
+        ("random_geometric", {"connect": "bridge"}),
+        ("small_world", {"degree": 2, "connect": "bridge"}),
+        ("barabasi_albert", {}),
+    ],
+)
+def test_same_seed_same_large_graph(name: str, options: dict) -> None:
+    a = topologies.build(name, 5_000, seed=7, **options)  # above erdos_renyi's SMALL_GNP
+    b = topologies.build(name, 5_000, seed=7, **options)
+    assert list(a.edges(data=True)) == list(b.edges(data=True))
+    assert set(topologies.build(name, 5_000, seed=8, **options).edges) != set(a.edges)
+
+
+def test_geometric_pairs_are_networkx_pairs() -> None:
+    """The KD-tree and sparse-matrix draw gives networkx's random_geometric_graph."""
+    for seed in range(3):
+        ours = generators._geometric_draw(3_000, 0.02, 1.0, seed)
+        theirs = nx.random_geometric_graph(3_000, 0.02, seed=seed)
+        assert list(ours.edges) == sorted(tuple(sorted(e)) for e in theirs.edges)
+        assert ours.nodes[7]["pos_x"] == theirs.nodes[7]["pos"][0]

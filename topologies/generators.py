@@ -1,23 +1,49 @@
 """Graph generators: plain functions ``f(nodes, *, seed=None, ...) -> networkx.Graph``.
 
-Every generator returns an undirected graph on the integers ``0 .. nodes-1``.
+Every generator returns an undirected graph on the integers ``0 .. nodes-1``
+(``erdos_renyi``, ``random_geometric`` and ``small_world`` with
+``connect="giant"`` return fewer nodes: see :func:`erdos_renyi`).
 Structure only, except where the structure implies link or device
 parameters (the distance of a wireless link, the tier of an edge-cloud node);
 other attributes come from the models in :mod:`topologies.attributes`, which
 never overwrite what a generator set.
+
+Every generator runs in O(n + m) time for n nodes and m edges, or refuses at
+once with an :class:`~netsim.errors.InputError` of one line: a graph of more
+than :data:`MAX_EDGES` edges (``complete`` above 6,325 nodes), or a random
+graph that would almost never be connected (below its connectivity threshold,
+e.g. ``p > ln n / n`` for ``erdos_renyi``) unless ``connect`` says how to make
+it connected.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable
 
 import networkx as nx
+import numpy as np
+import scipy.sparse
+from scipy.integrate import trapezoid
+from scipy.spatial import cKDTree
 
 from netsim.errors import InputError
 
 MAX_DRAWS = 100  # redraws of a random graph before giving up on connectivity
+CONNECT = ("redraw", "giant", "bridge")  # how a random graph is made connected
+MAX_EDGES = 20_000_000  # larger graphs are refused: several GB, minutes to build
+# networkx's memory, measured with networkx 3.6 on CPython 3.11 (peak resident
+# memory): complete_graph(n) for n = 1,000 to 4,000 costs 138-139 bytes an edge
+# (the edge's attribute dict and its entry in both adjacency dicts), and
+# empty_graph(1,000,000) 253 bytes a node; link attributes add more.
+EDGE_BYTES, NODE_BYTES = 140, 250
+SMALL_GNP = 1000  # erdos_renyi draws pair by pair up to this many nodes (see there)
+OPTIONS = (
+    "connect='giant' (keep the largest component) or "
+    "connect='bridge' (add the fewest edges that connect it)"
+)
 
 
 def _check_nodes(name: str, nodes: int, minimum: int) -> None:
@@ -25,21 +51,144 @@ def _check_nodes(name: str, nodes: int, minimum: int) -> None:
         raise InputError(f"topology {name}: nodes must be an integer >= {minimum}, got {nodes!r}")
 
 
+def _memory(nbytes: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes / 1e3:.3g} kB"
+
+
+def _check_edges(
+    name: str, nodes: int, edges: float, *, expected: bool = False, more: str = ""
+) -> None:
+    """Refuse, before building anything, a graph of more than MAX_EDGES edges."""
+    if edges <= MAX_EDGES:
+        return
+    memory = _memory(EDGE_BYTES * edges + NODE_BYTES * nodes)
+    about = "about " if expected else ""
+    raise InputError(
+        f"topology {name}: {nodes:,} nodes would have {about}{edges:,.0f} edges, about "
+        f"{memory} as a networkx graph ({EDGE_BYTES} bytes an edge, {NODE_BYTES} a node); "
+        f"the limit is {MAX_EDGES:,} edges{more}"
+    )
+
+
+def _check_degree(name: str, degree: float) -> None:
+    if not isinstance(degree, (int, float)) or isinstance(degree, bool) or not degree > 0:
+        raise InputError(f"topology {name}: degree must be a number > 0, got {degree!r}")
+
+
+def _count(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _chance(isolated: float) -> str:
+    """P(a draw is connected) <= P(no isolated node) ~ exp(-E[isolated nodes])."""
+    return f"~{math.exp(-isolated):.2g}" if isolated < 700 else f"~e^-{isolated:.0f}"
+
+
+def _components(g: nx.Graph) -> list[list[int]]:
+    """Connected components of a graph on ``0..n-1``, each an ascending list,
+    ordered by their smallest node. O(n + m)."""
+    label = [0] * g.number_of_nodes()
+    for i, component in enumerate(nx.connected_components(g)):
+        for v in component:
+            label[v] = i
+    position: dict[int, int] = {}
+    members: list[list[int]] = []
+    for v, i in enumerate(label):
+        if i not in position:
+            position[i] = len(members)
+            members.append([])
+        members[position[i]].append(v)
+    return members
+
+
+def _renumbered(g: nx.Graph, keep: list[int]) -> nx.Graph:
+    """The subgraph on ``keep`` (ascending), renumbered ``0..len(keep)-1`` in order."""
+    new = {v: k for k, v in enumerate(keep)}
+    h = nx.Graph()
+    h.graph.update(g.graph)
+    h.add_nodes_from((new[v], g.nodes[v]) for v in keep)
+    h.add_edges_from(
+        (new[u], new[v], d) if d else (new[u], new[v])  # (a pair is added faster)
+        for u in keep
+        for v, d in g.adj[u].items()
+        if u < v
+    )
+    return h
+
+
 def _connected_draw(
-    name: str, draw: Callable[[int], nx.Graph], seed: int | None, hint: str
+    name: str,
+    draw: Callable[[int], nx.Graph],
+    seed: int | None,
+    connect: str,
+    chance: float,
+    why: str,
 ) -> nx.Graph:
-    """Redraw ``draw(seed_i)`` until connected; the seeds come from ``seed``."""
+    """A connected graph from ``draw(s)``, the seeds ``s`` drawn from ``seed``.
+
+    ``connect`` is ``"redraw"`` (redraw until connected, at most MAX_DRAWS
+    times; refused at once when ``chance``, an upper estimate of the
+    probability that a draw is connected, is below 1 / MAX_DRAWS, with ``why``
+    as the reason), ``"giant"`` (one draw, its largest component renumbered in
+    order; the first of equal ones) or ``"bridge"`` (one draw, plus one edge
+    between random members of each two consecutive components, ordered by their
+    smallest node: components - 1 edges, the fewest that connect it). The
+    first draw is the same whatever ``connect``. O(n + m) a draw.
+    """
+    if connect not in CONNECT:
+        raise InputError(
+            f"topology {name}: connect must be one of {', '.join(CONNECT)}, got {connect!r}"
+        )
+    if connect == "redraw" and chance < 1 / MAX_DRAWS:
+        raise InputError(f"topology {name}: {why}, or pass {OPTIONS}")
     rng = random.Random(seed)
-    for _ in range(MAX_DRAWS):
-        g = draw(rng.randrange(2**32))
-        if nx.is_connected(g):
-            return g
-    raise InputError(f"topology {name}: no connected graph in {MAX_DRAWS} draws; {hint}")
+    if connect == "redraw":
+        for _ in range(MAX_DRAWS):
+            g = draw(rng.randrange(2**32))
+            if nx.is_connected(g):
+                return g
+        raise InputError(
+            f"topology {name}: no connected graph in {MAX_DRAWS} draws; {why}, or pass {OPTIONS}"
+        )
+    g = draw(rng.randrange(2**32))
+    components = _components(g)
+    if connect == "giant":
+        giant = max(components, key=len)
+        if len(giant) < 2:
+            raise InputError(f"topology {name}: the largest component has 1 node; raise degree")
+        return g if len(giant) == g.number_of_nodes() else _renumbered(g, giant)
+    for a, b in itertools.pairwise(components):
+        g.add_edge(rng.choice(a), rng.choice(b))
+    return g
+
+
+def _sorted(g: nx.Graph) -> nx.Graph:
+    """A copy of a graph on ``0..n-1`` with nodes inserted in increasing order and
+    edges ``(u, v)``, ``u < v``, in increasing order, so that every node's
+    neighbours iterate in increasing order (stable iteration order).
+
+    O(n + m): a bucket sort by the smaller end, filled in order of the larger.
+    """
+    n = g.number_of_nodes()
+    later: list[list[tuple[int, dict]]] = [[] for _ in range(n)]
+    for v in range(n):
+        for u, d in g.adj[v].items():
+            if u < v:
+                later[u].append((v, d))
+    h = nx.Graph()
+    h.graph.update(g.graph)
+    h.add_nodes_from((v, g.nodes[v]) for v in range(n))
+    h.add_edges_from((u, v, d) if d else (u, v) for u in range(n) for v, d in later[u])
+    return h
 
 
 def ring(nodes: int, *, seed: int | None = None) -> nx.Graph:
     """Cycle on ``nodes`` nodes (degree 2)."""
     _check_nodes("ring", nodes, 3)
+    _check_edges("ring", nodes, nodes)
     return nx.cycle_graph(nodes)
 
 
@@ -51,6 +200,7 @@ def _rows(nodes: int, rows: int | None) -> int:
 
 
 def _lattice(name: str, nodes: int, rows: int | None, periodic: bool) -> nx.Graph:
+    """Node ``i * cols + j`` at row ``i``, column ``j``; edges in increasing order. O(n)."""
     r = _rows(nodes, rows)
     if r < 1 or nodes % r:
         raise InputError(f"topology {name}: rows={r} does not divide nodes={nodes}")
@@ -60,22 +210,24 @@ def _lattice(name: str, nodes: int, rows: int | None, periodic: bool) -> nx.Grap
             f"topology {name}: needs at least 3x3 nodes, {nodes} nodes give {r}x{c}; "
             "choose nodes with two factors >= 3 (e.g. 9, 16, 20, 25)"
         )
-    g = nx.grid_2d_graph(r, c, periodic=periodic)
-    mapping = {(i, j): i * c + j for i, j in g.nodes}
-    g = nx.relabel_nodes(g, mapping)
-    for (i, j), k in mapping.items():
-        g.nodes[k]["pos_x"] = float(j)
-        g.nodes[k]["pos_y"] = float(i)
-    return _sorted(g)
+    _check_edges(name, nodes, 2 * nodes)
 
+    def later(k: int) -> list[int]:  # the neighbours of k above k, in increasing order
+        i, j = divmod(k, c)
+        if not periodic:
+            return [v for v, ok in ((k + 1, j < c - 1), (k + c, i < r - 1)) if ok]
+        around = (
+            i * c + (j + 1) % c,
+            i * c + (j - 1) % c,
+            (i + 1) % r * c + j,
+            (i - 1) % r * c + j,
+        )
+        return sorted(v for v in around if v > k)
 
-def _sorted(g: nx.Graph) -> nx.Graph:
-    """A copy with nodes inserted in increasing order (stable iteration order)."""
-    h = nx.Graph()
-    h.add_nodes_from(sorted(g.nodes(data=True)))
-    h.add_edges_from(sorted((min(u, v), max(u, v), d) for u, v, d in g.edges(data=True)))
-    h.graph.update(g.graph)
-    return h
+    g = nx.Graph()
+    g.add_nodes_from((k, {"pos_x": float(k % c), "pos_y": float(k // c)}) for k in range(nodes))
+    g.add_edges_from((k, v) for k in range(nodes) for v in later(k))
+    return g
 
 
 def grid(nodes: int, *, seed: int | None = None, rows: int | None = None) -> nx.Graph:
@@ -93,25 +245,116 @@ def torus(nodes: int, *, seed: int | None = None, rows: int | None = None) -> nx
 def star(nodes: int, *, seed: int | None = None) -> nx.Graph:
     """Node 0 is the hub, linked to every other node."""
     _check_nodes("star", nodes, 2)
+    _check_edges("star", nodes, nodes - 1)
     return nx.star_graph(nodes - 1)
 
 
 def complete(nodes: int, *, seed: int | None = None) -> nx.Graph:
-    """Every pair of nodes linked."""
+    """Every pair of nodes linked (refused above 6,325 nodes: 20 million edges,
+    :data:`MAX_EDGES`)."""
     _check_nodes("complete", nodes, 2)
+    _check_edges(
+        "complete", nodes, nodes * (nodes - 1) // 2, more=" (complete graphs up to 6,325 nodes)"
+    )
     return nx.complete_graph(nodes)
 
 
-def erdos_renyi(nodes: int, *, seed: int | None = None, degree: float = 6.0) -> nx.Graph:
-    """Connected G(n, p) with ``p = degree / (nodes - 1)`` (redrawn until connected)."""
-    _check_nodes("erdos_renyi", nodes, 2)
+def erdos_renyi(
+    nodes: int, *, seed: int | None = None, degree: float = 6.0, connect: str = "redraw"
+) -> nx.Graph:
+    """Connected G(n, p) with ``p = degree / (nodes - 1)``, redrawn until connected
+    or, with ``connect``, its giant component or bridged components.
+
+    ``connect`` says how the graph is made connected:
+
+    - ``"redraw"`` (default): redraw until connected, at most 100 times. Refused
+      at once when a connected draw is not expected within those: G(n, p) is
+      connected with probability at most ``exp(-mu)``, ``mu = n (1 - p)^(n-1)``
+      the expected number of isolated nodes, which needs ``p`` above the
+      connectivity threshold ``ln n / n`` (Erdős and Rényi 1959). At the
+      default degree 6 that is up to 1,875 nodes.
+    - ``"giant"``: one draw, keeping its largest component, renumbered
+      ``0..k-1`` in order: the graph has fewer nodes than asked, a fraction
+      ``s = 1 - exp(-degree s)`` of them (99.75% at degree 6).
+    - ``"bridge"``: one draw, plus one edge between random members of each two
+      consecutive components (ordered by their smallest node): components - 1
+      edges, the fewest that connect it.
+
+    Up to 1,000 nodes the pairs are drawn one by one (networkx's
+    ``gnp_random_graph``, O(n^2), under 0.1 s), so the graphs of earlier
+    versions are reproduced; above, by geometric skipping (Batagelj and Brandes
+    2005, ``fast_gnp_random_graph``), O(n + m). Same seed, same graph.
+    """
+    name = "erdos_renyi"
+    _check_nodes(name, nodes, 2)
+    _check_degree(name, degree)
     p = min(1.0, degree / (nodes - 1))
-    return _connected_draw(
-        "erdos_renyi",
-        lambda s: nx.gnp_random_graph(nodes, p, seed=s),
-        seed,
-        f"raise the average degree (now {degree}) for {nodes} nodes",
+    _check_edges(name, nodes, p * nodes * (nodes - 1) / 2, expected=True)
+    isolated = nodes * math.exp((nodes - 1) * math.log1p(-p)) if p < 1 else 0.0
+    threshold = math.log(nodes) / nodes
+    why = (
+        f"{nodes:,} nodes at average degree {degree:g} (p = {p:.3g}) are almost never "
+        f"connected: about {_count(isolated)} isolated nodes expected, P(connected) <= "
+        f"{_chance(isolated)}; connectivity needs p > ln n / n = {threshold:.3g} "
+        f"(degree > {threshold * (nodes - 1):.3g}); raise degree"
     )
+    gnp = nx.gnp_random_graph if nodes <= SMALL_GNP else nx.fast_gnp_random_graph
+    return _connected_draw(
+        name, lambda s: gnp(nodes, p, seed=s), seed, connect, math.exp(-isolated), why
+    )
+
+
+def _isolated_geometric(nodes: int, degree: float) -> float:
+    """Expected isolated nodes of a random geometric graph in the unit square
+    with ``pi r^2 nodes = degree``: ``n E[exp(-n area(disc(x, r) & square))]``,
+    the disc cut by the sides and corners. O(1); 0 for ``r >= 1/2`` (tiny graphs).
+    """
+    r = math.sqrt(degree / (math.pi * nodes))
+    if r >= 0.5:
+        return 0.0
+    s = np.linspace(0.0, 1.0, 401)  # distance to a side, in radii
+
+    def cut(h: np.ndarray) -> np.ndarray:  # unit disc's area beyond a line at h
+        return np.arccos(h) - h * np.sqrt(1 - h * h)
+
+    def alone(lost: np.ndarray) -> np.ndarray:  # P(no neighbour) with `lost` cut off
+        return np.exp(-degree * (1 - lost / math.pi))
+
+    def area(t: np.ndarray) -> np.ndarray:  # integral of sqrt(1 - t^2)
+        return (t * np.sqrt(1 - t * t) + np.arcsin(t)) / 2
+
+    s1, s2 = np.meshgrid(s, s)
+    top = np.sqrt(1 - s2 * s2)
+    low = np.minimum(s1, top)
+    both = area(top) - area(low) - s2 * (top - low)  # beyond both sides of a corner
+    interior = (1 - 2 * r) ** 2 * math.exp(-degree)
+    sides = 4 * (1 - 2 * r) * r * trapezoid(alone(cut(s)), s)
+    corners = 4 * r * r * trapezoid(trapezoid(alone(cut(s1) + cut(s2) - both), s), s)
+    return float(nodes * (interior + sides + corners))
+
+
+def _geometric_draw(nodes: int, radius: float, area_m: float, seed: int) -> nx.Graph:
+    """Nodes uniform in the unit square (drawn as networkx's
+    ``random_geometric_graph`` draws them, so its graphs are reproduced), linked
+    within ``radius``; positions in metres. A KD-tree finds the pairs, an
+    upper-triangular sparse matrix puts them in increasing order: O(n + m)."""
+    rng = random.Random(seed)
+    xy = [(rng.random(), rng.random()) for _ in range(nodes)]
+    pairs = cKDTree(xy).query_pairs(radius, output_type="ndarray")
+    upper = scipy.sparse.csr_array(
+        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(nodes, nodes)
+    )
+    del pairs
+    upper.sort_indices()
+    g = nx.Graph()
+    g.add_nodes_from(
+        (k, {"pos_x": float(x * area_m), "pos_y": float(y * area_m)}) for k, (x, y) in enumerate(xy)
+    )
+    rows, cols = np.repeat(np.arange(nodes), np.diff(upper.indptr)), upper.indices
+    step = 1 << 20  # edges added in slices: the lists of Python ints stay small
+    for i in range(0, len(cols), step):
+        g.add_edges_from(zip(rows[i : i + step].tolist(), cols[i : i + step].tolist(), strict=True))
+    return g
 
 
 def random_geometric(
@@ -122,55 +365,102 @@ def random_geometric(
     area_m: float = 1000.0,
     base_latency_s: float = 1e-3,
     speed_mps: float = 2e8,
+    connect: str = "redraw",
 ) -> nx.Graph:
     """Wireless-style graph: nodes uniform in a square of side ``area_m``, linked
     within a radio range chosen for an average ``degree``.
 
     Each link gets ``latency_s = base_latency_s + distance / speed_mps`` (a fixed
     per-hop processing delay plus propagation) and ``distance_m``; nodes get
-    ``pos_x``/``pos_y`` in metres. Redrawn until connected.
+    ``pos_x``/``pos_y`` in metres. Redrawn until connected, or see ``connect``
+    (as for :func:`erdos_renyi`; a bridge is a long link, its latency from its
+    distance). ``"redraw"`` is refused at once when a connected draw is not
+    expected in 100: connectivity needs ``pi r^2 > ln n / n`` (Penrose 1997),
+    a degree above ``ln n`` and more for the nodes near the border, which are
+    counted (at the default degree 6, up to 1,031 nodes). Pairs within
+    range from a KD-tree: O(n + m).
     """
-    _check_nodes("random_geometric", nodes, 2)
+    name = "random_geometric"
+    _check_nodes(name, nodes, 2)
+    _check_degree(name, degree)
     radius = min(math.sqrt(2), math.sqrt(degree / (math.pi * nodes)))
-
-    def draw(s: int) -> nx.Graph:
-        return nx.random_geometric_graph(nodes, radius, seed=s)
-
-    g = _connected_draw("random_geometric", draw, seed, f"raise the average degree (now {degree})")
-    for _, data in g.nodes(data=True):
-        x, y = data.pop("pos")
-        data["pos_x"], data["pos_y"] = float(x * area_m), float(y * area_m)
+    _check_edges(name, nodes, min(degree, nodes - 1) * nodes / 2, expected=True)
+    isolated = _isolated_geometric(nodes, degree)
+    why = (
+        f"{nodes:,} nodes at average degree {degree:g} (range {radius * area_m:.3g} m of "
+        f"{area_m:g} m) are almost never connected: about {_count(isolated)} isolated nodes "
+        f"expected, P(connected) <= {_chance(isolated)}; connectivity needs "
+        f"pi r^2 > ln n / n (degree > ln n = {math.log(nodes):.3g}, more near the border); "
+        "raise degree"
+    )
+    g = _connected_draw(
+        name,
+        lambda s: _geometric_draw(nodes, radius, area_m, s),
+        seed,
+        connect,
+        math.exp(-isolated),
+        why,
+    )
+    pos = [(data["pos_x"], data["pos_y"]) for _, data in g.nodes(data=True)]  # nodes 0..n-1
     for u, v, data in g.edges(data=True):
-        d = math.dist(
-            (g.nodes[u]["pos_x"], g.nodes[u]["pos_y"]), (g.nodes[v]["pos_x"], g.nodes[v]["pos_y"])
-        )
+        d = math.dist(pos[u], pos[v])
         data["distance_m"] = d
         data["latency_s"] = base_latency_s + d / speed_mps
-    return _sorted(g)
+    return g
 
 
 def small_world(
-    nodes: int, *, seed: int | None = None, degree: int = 4, rewire: float = 0.1
+    nodes: int,
+    *,
+    seed: int | None = None,
+    degree: int = 4,
+    rewire: float = 0.1,
+    connect: str = "redraw",
 ) -> nx.Graph:
     """Connected Watts-Strogatz graph: a ring lattice of ``degree`` neighbours,
-    each edge rewired with probability ``rewire``."""
-    _check_nodes("small_world", nodes, 3)
+    each edge rewired with probability ``rewire``.
+
+    With ``degree >= 4`` every node keeps two links of its own and a draw is
+    connected in practice (every draw tried, up to 200,000 nodes). With
+    ``degree`` 2 or 3 it keeps one: the rewired links cut the ring into pieces
+    and a draw is connected with probability about
+    ``(1.5 + 7 rewire) / sqrt(nodes rewire)`` (an upper envelope of simulations
+    from 200 to 50,000 nodes), so ``connect="redraw"`` is refused at once when
+    that is below 1 / 100: from about 480,000 nodes at ``rewire = 0.1``; ``connect`` as
+    for :func:`erdos_renyi`. O(n + m) a draw.
+    """
+    name = "small_world"
+    _check_nodes(name, nodes, 3)
     if degree < 2 or degree >= nodes:
-        raise InputError(f"topology small_world: degree must be in [2, nodes), got {degree}")
+        raise InputError(f"topology {name}: degree must be in [2, nodes), got {degree}")
+    if not 0 <= rewire <= 1:
+        raise InputError(f"topology {name}: rewire must be in [0, 1], got {rewire!r}")
+    _check_edges(name, nodes, nodes * (degree // 2))
+    pieces = nodes * rewire
+    chance = 1.0 if degree >= 4 or pieces <= 1 else (1.5 + 7 * rewire) / math.sqrt(pieces)
+    why = (
+        f"at degree {degree} each node keeps one ring link a side, so {nodes:,} nodes with "
+        f"rewire {rewire:g} are almost never connected (P(connected) ~ "
+        f"(1.5 + 7 rewire) / sqrt(nodes rewire) = {chance:.2g}); use degree >= 4"
+    )
     return _connected_draw(
-        "small_world",
+        name,
         lambda s: nx.watts_strogatz_graph(nodes, degree, rewire, seed=s),
         seed,
-        "lower the rewiring probability",
+        connect,
+        chance,
+        why,
     )
 
 
 def barabasi_albert(nodes: int, *, seed: int | None = None, attach: int = 3) -> nx.Graph:
     """Preferential attachment, each new node linking to ``attach`` existing ones
-    (average degree about ``2 * attach``; connected by construction)."""
+    (average degree about ``2 * attach``; connected by construction).
+    Barabási and Albert (1999), networkx's ``barabasi_albert_graph``: O(n + m)."""
     _check_nodes("barabasi_albert", nodes, 2)
     if not 1 <= attach < nodes:
         raise InputError(f"topology barabasi_albert: attach must be in [1, nodes), got {attach}")
+    _check_edges("barabasi_albert", nodes, (nodes - attach) * attach)
     return _sorted(nx.barabasi_albert_graph(nodes, attach, seed=seed))
 
 
@@ -191,6 +481,7 @@ def edge_cloud(
     bandwidth on cloud-edge links.
     """
     _check_nodes("edge_cloud", nodes, 3)
+    _check_edges("edge_cloud", nodes, nodes - 1)
     e = edge_servers if edge_servers is not None else max(1, round(math.sqrt(nodes - 1)))
     if not 1 <= e <= nodes - 2:
         raise InputError(
