@@ -139,6 +139,9 @@ def test_summary_percentiles_and_throughput() -> None:
     metrics = result.metrics
     per_device = metrics[(metrics["metric"] == "latency_p95_s") & (metrics["node"] >= 0)]
     assert sorted(per_device["node"]) == [1, 2, 3]
+    rps = metrics[(metrics["metric"] == "throughput_rps") & (metrics["node"] == 2)]["value"]
+    mine = requests[requests["device"] == 2]
+    assert rps.item() == pytest.approx(len(mine) / (mine["done"].max() - mine["arrival"].min()))
 
 
 @pytest.mark.slow

@@ -270,7 +270,8 @@ SUMMARY_METRICS = (
 
 
 def _record_summary(sim: Simulation, requests: pd.DataFrame, clients: np.ndarray) -> None:
-    """Network-wide summary rows, and per device its latency percentiles."""
+    """Network-wide summary rows, and per device its latency percentiles and
+    throughput."""
     ok = requests[requests["status"] == workload.OK] if len(requests) else requests
     step = int(requests["request"].max()) if len(requests) else 0
     latency = ok["latency_s"].to_numpy() if len(ok) else np.zeros(0)
@@ -298,6 +299,9 @@ def _record_summary(sim: Simulation, requests: pd.DataFrame, clients: np.ndarray
         mine = ok[ok["device"] == d]["latency_s"].to_numpy() if len(ok) else np.zeros(0)
         for name, value in workload.latency_percentiles(mine).items():
             sim.record(f"latency_{name}", value, step=step, node=int(d))
+        asked = requests[requests["device"] == d] if len(requests) else requests
+        rps = workload.throughput(asked) if len(asked) else 0.0
+        sim.record("throughput_rps", rps, step=step, node=int(d))
 
 
 # ---------------------------------------------------------------- host program
