@@ -27,6 +27,12 @@ from typing import Any
 
 from netsim.errors import InputError
 
+# A run's topology.graphml is written by default up to this many directed
+# links (beyond, nodes.parquet and links.parquet alone hold the graph): at
+# 200,000 (a 50,000-node torus) nx.write_graphml takes about SEE_DOCS s where
+# the two Parquet tables take about SEE_DOCS s (measured; docs/output.md).
+GRAPHML_MAX_LINKS = 200_000
+
 
 class Terminated(BaseException):
     """SIGTERM arrived (a BaseException, like KeyboardInterrupt: cleanups run)."""
