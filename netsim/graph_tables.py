@@ -85,19 +85,27 @@ def frame(columns: Mapping[str, pa.Array | np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _numpy_numbers(series: pd.Series) -> bool:
+    """Whether ``series`` has a numpy number dtype (no nulls: a NaN is a value)."""
+    return isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf"
+
+
 def _values(series: pd.Series) -> list[Any]:
     """Python values of ``series``; ``None`` where absent (a float NaN in a
     column without nulls is a value)."""
-    if series.dtype.kind in "biuf":  # numpy dtypes: no nulls
+    if _numpy_numbers(series):
         return series.tolist()
-    values = series.to_numpy(dtype=object, na_value=None).tolist()
-    return [v.item() if isinstance(v, np.generic) else v for v in values]
+    absent = series.isna().tolist()
+    return [
+        None if gone else v.item() if isinstance(v, np.generic) else v
+        for gone, v in zip(absent, series.astype(object).tolist(), strict=True)
+    ]
 
 
 def _records(table: pd.DataFrame, skip: tuple[str, ...]) -> list[dict[str, Any]]:
     names = [c for c in table.columns if c not in skip]
     columns = [_values(table[c]) for c in names]
-    if not any(table[c].dtype.kind not in "biuf" and table[c].isna().any() for c in names):
+    if not any(not _numpy_numbers(table[c]) and table[c].isna().any() for c in names):
         return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     return [
         {k: v for k, v in zip(names, row, strict=True) if v is not None}
