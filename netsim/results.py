@@ -17,7 +17,8 @@
 
 Writing is atomic: files go to a temporary directory beside the target,
 which is then renamed into place (or, when the target exists, each file is
-renamed over the old one, ``summary.json`` last). An interrupted write leaves
+renamed over the old one, ``summary.json`` last, and the old run's files this
+one does not write are removed first). An interrupted write leaves
 either the old run or the new one, never a half-written summary.
 """
 
