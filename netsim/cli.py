@@ -99,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    result.write(out, force=args.force)
+    result.write(out, force=args.force, graphml=args.graphml)
     if not args.quiet:
         print(format_summary(result.summary, out))
     return 0

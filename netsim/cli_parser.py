@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from netsim import __version__
+from netsim.outputs import GRAPHML_MAX_LINKS
 
 EPILOG_RUN = """\
 examples:
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run one scenario",
         description="Run a scenario file and write its output directory "
-        "(summary.json, metrics.parquet, failures.csv, topology.graphml).",
+        "(summary.json, metrics.parquet, failures.csv, nodes.parquet, links.parquet, "
+        f"and topology.graphml up to {GRAPHML_MAX_LINKS:,} directed links or with --graphml).",
         epilog=EPILOG_RUN,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -83,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--force", action="store_true", help="replace the run already in --out (refused otherwise)"
+    )
+    run.add_argument(
+        "--graphml",
+        action="store_true",
+        default=None,
+        help="write topology.graphml whatever the run's size (by default only up to "
+        f"{GRAPHML_MAX_LINKS:,} directed links; nodes.parquet and links.parquet hold the same "
+        "graph)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
 

@@ -27,6 +27,13 @@ from typing import Any
 
 from netsim.errors import InputError
 
+# A run's topology.graphml is written by default up to this many directed
+# links; beyond, nodes.parquet and links.parquet alone hold the graph.
+# nx.write_graphml costs about 80 us a link (measured, bench/bench_outputs.py:
+# 1.7 s at 20,000 links, 15 s at 200,000, 31 s at 400,000), the two tables
+# about 1 us (0.35 s at 400,000 links, metrics included).
+GRAPHML_MAX_LINKS = 20_000
+
 
 class Terminated(BaseException):
     """SIGTERM arrived (a BaseException, like KeyboardInterrupt: cleanups run)."""

@@ -129,11 +129,11 @@ def run_report(run_dir: Path, out: Path) -> Path:
         curves = _curves(run_dir, result.metrics, where) or [
             "<p class='note'>no metric recorded over steps</p>"
         ]
-        if result.graph.number_of_nodes() <= MAX_DRAWN_NODES:
+        if len(result.nodes) <= MAX_DRAWN_NODES:
             topology = _png(_topology_figure(result.graph, where / "topology.png"))
         else:
             topology = (
-                f"<p class='note'>{result.graph.number_of_nodes():,} nodes: too many to draw; "
+                f"<p class='note'>{len(result.nodes):,} nodes: too many to draw; "
                 "see the tables below</p>"
             )
         if result.failures:

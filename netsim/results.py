@@ -7,13 +7,18 @@
                       energy_J, final {metric: value} (+ final_notes: how)
     metrics.parquet   long format: time, step, node (-1 = network), metric, value
     failures.csv      the failures that happened (netsim trace v1: replayable)
-    topology.graphml  the graph as simulated (one arc per directed link)
+    nodes.parquet     one row per node: ``node`` and every node attribute used
+    links.parquet     one row per directed link: ``src``, ``dst`` and every link
+                      attribute (parameters, combination ``weight``, ``bytes``)
+    topology.graphml  the same graph as GraphML (one arc per directed link), when
+                      it has at most outputs.GRAPHML_MAX_LINKS directed links or is asked for
     <table>.parquet   tables an algorithm adds (e.g. ``requests.parquet``: one row
                       per inference request)
 
 Writing is atomic: files go to a temporary directory beside the target,
 which is then renamed into place (or, when the target exists, each file is
-renamed over the old one, ``summary.json`` last). An interrupted write leaves
+renamed over the old one, ``summary.json`` last, and the old run's files this
+one does not write are removed first). An interrupted write leaves
 either the old run or the new one, never a half-written summary.
 """
 
@@ -31,23 +36,40 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
+from netsim import outputs
 from netsim.errors import InputError, first_line
+from netsim.graph_tables import graph_from_tables, tables_from_graph
 from netsim.outputs import check_writable, umask_mode
 from netsim.traces import FailureEvent, format_trace, read_trace
 
-FILES = ("metrics.parquet", "failures.csv", "topology.graphml", "summary.json")
+FILES = ("metrics.parquet", "failures.csv", "nodes.parquet", "links.parquet", "summary.json")
+GRAPHML = "topology.graphml"
+RESERVED_TABLES = ("metrics", "nodes", "links")
 
 
 @dataclass
 class Result:
-    """What a run produced; ``metrics`` is a long-format DataFrame, ``tables``
-    the algorithm's own tables by name (each written as ``<name>.parquet``)."""
+    """What a run produced; ``metrics`` is a long-format DataFrame; ``nodes``
+    and ``links`` the graph as simulated, one row per node and per directed
+    link (:mod:`netsim.graph_tables`); ``tables`` the algorithm's own tables by
+    name (each written as ``<name>.parquet``)."""
 
     summary: dict[str, Any]
     metrics: pd.DataFrame
     failures: list[FailureEvent]
-    graph: nx.DiGraph
+    nodes: pd.DataFrame
+    links: pd.DataFrame
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _graph: nx.DiGraph | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The graph as simulated, one arc per directed link (what
+        ``topology.graphml`` holds); built from the tables on first use, which
+        costs about 2 s per 400,000 links."""
+        if self._graph is None:
+            self._graph = graph_from_tables(self.nodes, self.links)
+        return self._graph
 
     @property
     def final(self) -> dict[str, float]:
@@ -77,10 +99,12 @@ class Result:
             }
         )
 
-    def write(self, out: str | Path, force: bool = False) -> Path:
+    def write(self, out: str | Path, force: bool = False, graphml: bool | None = None) -> Path:
         """Write the output directory atomically; returns its path. An
-        existing run there is replaced only with ``force``."""
-        return write_run(self, Path(out), force)
+        existing run there is replaced only with ``force``. ``graphml``: write
+        ``topology.graphml`` too (``None``: when the run has at most
+        :data:`netsim.outputs.GRAPHML_MAX_LINKS` directed links)."""
+        return write_run(self, Path(out), force, graphml)
 
 
 def read_run_files(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -102,24 +126,49 @@ def read_run_files(run: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return metrics, summary
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several kinds for a damaged file
+        raise InputError(f"{path}: not a readable Parquet file ({first_line(e)})") from None
+
+
+def _read_graph_tables(run: Path) -> tuple[pd.DataFrame, pd.DataFrame, nx.DiGraph | None]:
+    """The node and link tables; from ``topology.graphml`` (then with its
+    graph) for a run written before the tables existed."""
+    if (run / "nodes.parquet").exists() or not (run / GRAPHML).exists():
+        nodes, links = _read_parquet(run / "nodes.parquet"), _read_parquet(run / "links.parquet")
+        for path, table, keys in (
+            (run / "nodes.parquet", nodes, ["node"]),
+            (run / "links.parquet", links, ["src", "dst"]),
+        ):
+            if not set(keys) <= set(table.columns):
+                raise InputError(f"{path}: not a netsim table (no column {', '.join(keys)})")
+        return nodes, links, None
+    try:
+        graph = nx.read_graphml(run / GRAPHML, node_type=int)
+    except Exception as e:
+        raise InputError(f"{run / GRAPHML}: unreadable ({first_line(e)})") from None
+    nodes, links = tables_from_graph(graph)
+    return nodes, links, graph
+
+
 def load_run(path: str | Path) -> Result:
-    """A run read back from its output directory."""
+    """A run read back from its output directory (``result.graph`` is built
+    from ``nodes.parquet`` and ``links.parquet`` when first used; runs written
+    before those tables existed are read from ``topology.graphml``)."""
     run = Path(path)
     metrics, summary = read_run_files(run)
     failures = read_trace(run / "failures.csv")
-    try:
-        graph = nx.read_graphml(run / "topology.graphml", node_type=int)
-    except Exception as e:
-        raise InputError(f"{run / 'topology.graphml'}: unreadable ({first_line(e)})") from None
-    tables = {}
-    for path in sorted(run.glob("*.parquet")):
-        if path.name == "metrics.parquet":
-            continue
-        try:
-            tables[path.stem] = pd.read_parquet(path)
-        except Exception as e:
-            raise InputError(f"{path}: not a readable Parquet file ({first_line(e)})") from None
-    return Result(summary, metrics, failures, graph, tables)
+    nodes, links, graph = _read_graph_tables(run)
+    tables = {
+        path.stem: _read_parquet(path)
+        for path in sorted(run.glob("*.parquet"))
+        if path.stem not in RESERVED_TABLES
+    }
+    result = Result(summary, metrics, failures, nodes, links, tables)
+    result._graph = graph
+    return result
 
 
 DEVICE_METRICS = (
@@ -145,8 +194,14 @@ def device_table(result: Result) -> pd.DataFrame:
     table = rows.pivot_table(index="node", columns="metric", values="value", aggfunc="last")
     table = table[[c for c in DEVICE_METRICS if c in table.columns]]
     table.columns.name = None
-    classes = nx.get_node_attributes(result.graph, "device_class")
-    table.insert(0, "device_class", [classes.get(int(k), "") for k in table.index])
+    nodes = result.nodes
+    if "device_class" in nodes.columns:
+        classes = dict(zip(nodes["node"].tolist(), nodes["device_class"].tolist(), strict=True))
+    else:
+        classes = {}
+    table.insert(
+        0, "device_class", [c if isinstance(c, str) else "" for c in map(classes.get, table.index)]
+    )
     return table
 
 
@@ -191,27 +246,38 @@ def _json_safe(value: Any) -> Any:
     return f if math.isfinite(f) else None
 
 
-def write_run(result: Result, out: Path, force: bool = False) -> Path:
+def write_run(result: Result, out: Path, force: bool = False, graphml: bool | None = None) -> Path:
+    """Write ``result`` to ``out`` atomically (see the module's docstring);
+    ``graphml`` as in :meth:`Result.write`."""
     check_output_dir(out, force)
+    if graphml is None:
+        graphml = len(result.links) <= outputs.GRAPHML_MAX_LINKS
+    bad = sorted(set(result.tables) & set(RESERVED_TABLES))
+    if bad:
+        raise ValueError(f"table name {bad[0]!r}: reserved for the run's own files")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         tmp.chmod(umask_mode())  # mkdtemp makes it private
         result.metrics.to_parquet(tmp / "metrics.parquet", index=False)
+        result.nodes.to_parquet(tmp / "nodes.parquet", index=False)
+        result.links.to_parquet(tmp / "links.parquet", index=False)
         for name, table in result.tables.items():
             table.to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "failures.csv").write_text(format_trace(result.failures), encoding="utf-8")
-        nx.write_graphml(result.graph, tmp / "topology.graphml")
+        if graphml:
+            nx.write_graphml(result.graph, tmp / GRAPHML)
         summary = json.dumps(_json_safe(result.summary), indent=2, allow_nan=False)
         (tmp / "summary.json").write_text(summary + "\n", encoding="utf-8")
         if not out.exists():
             os.rename(tmp, out)
         else:
-            tables = [f"{name}.parquet" for name in result.tables]
-            for stale in out.glob("*.parquet"):  # an old run's tables this run lacks
-                if stale.name not in (*FILES, *tables):
+            written = [f"{name}.parquet" for name in result.tables]
+            written += [GRAPHML] if graphml else []
+            for stale in [*out.glob("*.parquet"), out / GRAPHML]:  # what this run lacks
+                if stale.name not in (*FILES, *written) and stale.exists():
                     stale.unlink()
-            for name in [*tables, *FILES]:  # summary.json last: it marks a complete run
+            for name in [*written, *FILES]:  # summary.json last: it marks a complete run
                 os.replace(tmp / name, out / name)
             tmp.rmdir()
     except BaseException:

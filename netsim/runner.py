@@ -22,6 +22,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import simpy
 
 import topologies
@@ -34,6 +35,7 @@ from netsim.dispatch import Backend, Dispatcher
 from netsim.energy import BatteryWatch, EnergyModel
 from netsim.errors import InputError
 from netsim.failures import FailureInjector
+from netsim.graph_tables import LINK_KEYS, NODE_KEYS, attribute_column, frame
 from netsim.kernel import RESET, HostSetup, Request
 from netsim.network import LinkTable, Network
 from netsim.results import Result
@@ -136,7 +138,13 @@ def _check_attributes(graph: nx.Graph) -> None:
     def bad(where: str, name: str, value: Any, expected: str) -> InputError:
         return InputError(f"topology {where}: {name}: expected {expected}, got {value!r}")
 
+    def reserved(where: str, name: str, table: str) -> InputError:
+        return InputError(f"topology {where}: attribute {name!r} is reserved (an id in {table})")
+
     for k, data in graph.nodes(data=True):
+        for name in NODE_KEYS:
+            if name in data:
+                raise reserved(f"node {k}", name, "nodes.parquet")
         for name in _POSITIVE + _NON_NEGATIVE:
             value = data[name]
             ok = isinstance(value, int | float) and math.isfinite(value)
@@ -147,6 +155,9 @@ def _check_attributes(graph: nx.Graph) -> None:
         if not (isinstance(battery, int | float) and battery > 0):
             raise bad(f"node {k}", "battery_J", battery, "a number > 0 (inf: no battery)")
     for u, v, data in graph.edges(data=True):
+        for name in LINK_KEYS:
+            if name in data:
+                raise reserved(f"link {u}-{v}", name, "links.parquet")
         latency, bandwidth, loss = data["latency_s"], data["bandwidth_Bps"], data["loss"]
         if not (isinstance(latency, int | float) and math.isfinite(latency) and latency >= 0):
             raise bad(f"link {u}-{v}", "latency_s", latency, "a finite number >= 0")
@@ -311,8 +322,8 @@ def run(
         "final_notes": final.notes,
         "provenance": provenance.record(dict(scenario.origin)),
     }
-    out_graph = _output_graph(prepared, network)
-    return Result(summary, metrics, list(injector.log.events), out_graph, dict(sim.tables))
+    nodes, links = _output_tables(prepared, network)
+    return Result(summary, metrics, list(injector.log.events), nodes, links, dict(sim.tables))
 
 
 def check_hosts(hosts: object) -> None:
@@ -372,32 +383,28 @@ def _metrics_frame(sim: Simulation, per_device: dict[str, np.ndarray]) -> pd.Dat
     )
 
 
-def _output_graph(prepared: Prepared, network: Network) -> nx.DiGraph:
-    """The graph as simulated: one arc per directed link, with its parameters,
-    combination weight and bytes; nodes with every attribute used."""
-    out = nx.DiGraph()
-    for k, data in prepared.graph.nodes(data=True):
-        attrs = {key: _graphml_value(v) for key, v in data.items()}
-        if prepared.self_weight is not None:
-            attrs["self_weight"] = float(prepared.self_weight[k])
-        out.add_node(k, **attrs)
-    links = prepared.links
-    for e in range(len(links)):
-        u, v = int(links.src[e]), int(links.dst[e])
-        data = prepared.edge_data[prepared.edge_of_link[e]]
-        attrs = {key: _graphml_value(val) for key, val in data.items()}
-        if prepared.link_weight is not None:
-            attrs["weight"] = float(prepared.link_weight[e])
-        attrs["bytes"] = float(network.link_bytes[e])
-        out.add_edge(u, v, **attrs)
-    return out
-
-
-def _graphml_value(value: Any) -> Any:
-    if isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value)
-    return str(value)
+def _output_tables(prepared: Prepared, network: Network) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The graph as simulated, as a node table (every attribute used, and
+    ``self_weight`` when the algorithm combines) and a directed-link table
+    (the link's parameters, its combination ``weight`` and its ``bytes``);
+    one :func:`~netsim.graph_tables.attribute_column` per attribute."""
+    graph, links = prepared.graph, prepared.links
+    n = graph.number_of_nodes()
+    node_data = [graph.nodes[k] for k in range(n)]
+    nodes: dict[str, Any] = {"node": np.arange(n, dtype=np.int64)}
+    for name in sorted(set().union(*node_data)):
+        nodes[name] = attribute_column([d.get(name) for d in node_data])
+    if prepared.self_weight is not None:
+        nodes["self_weight"] = np.asarray(prepared.self_weight, dtype=float)
+    link_table: dict[str, Any] = {
+        "src": links.src.astype(np.int64),
+        "dst": links.dst.astype(np.int64),
+    }
+    which = pa.array(prepared.edge_of_link.astype(np.int64))
+    for name in sorted(set().union(*prepared.edge_data)):
+        per_edge = attribute_column([d.get(name) for d in prepared.edge_data])
+        link_table[name] = per_edge.take(which)
+    if prepared.link_weight is not None:
+        link_table["weight"] = np.asarray(prepared.link_weight, dtype=float)
+    link_table["bytes"] = np.asarray(network.link_bytes, dtype=float)
+    return frame(nodes), frame(link_table)

@@ -29,6 +29,7 @@ from netsim.devices import Devices
 from netsim.dispatch import CallResult, Dispatcher, PayloadSource
 from netsim.kernel import HostProgram, Inbox, Request
 from netsim.network import MessageBatch, Network
+from netsim.results import RESERVED_TABLES
 
 
 @dataclass(frozen=True)
@@ -216,8 +217,10 @@ class Simulation:
 
     def add_table(self, name: str, frame: pd.DataFrame) -> None:
         """A table of the run's own, written as ``<name>.parquet`` beside the metrics."""
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == "metrics":
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             raise ValueError(f"table name {name!r}: expected lower-case letters, digits, _")
+        if name in RESERVED_TABLES:
+            raise ValueError(f"table name {name!r}: reserved for the run's own files")
         self.tables[name] = frame
 
     def progress(self, fraction: float) -> None:

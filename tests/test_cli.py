@@ -50,7 +50,9 @@ def test_run_writes_the_output_directory(tmp_path, capsys) -> None:
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "failures.csv",
+        "links.parquet",
         "metrics.parquet",
+        "nodes.parquet",
         "summary.json",
         "topology.graphml",
     ]
