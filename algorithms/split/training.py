@@ -191,13 +191,7 @@ def train(config: SplitTraining) -> TrainedModels:
     jobs: list[tuple[float, str | None]] = [(b, None) for b in config.betas]
     jobs += [(b, t) for b in config.per_task_betas for t in TASKS]
     # a bar on a terminal only (disable=None): the first run trains for minutes
-    bar = tqdm(
-        total=1 + len(TASKS) + len(jobs),
-        desc="training the split-computing models (once: cached)",
-        unit="model",
-        disable=None,
-        leave=False,
-    )
+    bar = tqdm(total=1 + len(TASKS) + len(jobs), desc="training split models", disable=None)
     data = nets.Tensors.of(dataset(config, "train"))
     n, size, batch, lr = len(data), config.image_size, config.batch, config.lr
     seconds: dict[str, float] = {}
