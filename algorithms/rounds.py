@@ -37,7 +37,7 @@ from netsim.dispatch import PayloadSource, stack_sources
 from netsim.kernel import Request
 
 if TYPE_CHECKING:
-    from netsim.network import MessageBatch
+    from netsim.messages import MessageBatch
     from netsim.simulation import Computation, Simulation
 
 PERIOD_GUARD = 1e-6

@@ -26,7 +26,7 @@ from simpy.core import URGENT
 from netsim import rng as rngs
 from netsim.devices import Devices
 from netsim.errors import InputError
-from netsim.network import LinkTable
+from netsim.link_table import LinkTable
 from netsim.traces import FailureEvent, check_event, link, node, read_trace
 
 

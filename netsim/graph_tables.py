@@ -19,12 +19,15 @@ building the graph costs a Python dict per node and per link (about 2 s for
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from netsim.runner import Prepared
 
 NODE_KEYS = ("node",)
 LINK_KEYS = ("src", "dst")
@@ -139,3 +142,30 @@ def tables_from_graph(graph: nx.DiGraph) -> tuple[pd.DataFrame, pd.DataFrame]:
     for name in sorted(set().union(*(d for *_, d in edges))):
         link_columns[name] = attribute_column([d.get(name) for *_, d in edges])
     return frame(node_columns), frame(link_columns)
+
+
+def run_tables(prepared: Prepared, link_bytes: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The graph as simulated, as a node table (every attribute used, and
+    ``self_weight`` when the algorithm combines) and a directed-link table
+    (the link's parameters, its combination ``weight`` and the ``bytes``
+    that crossed it); one :func:`attribute_column` per attribute."""
+    graph, links = prepared.graph, prepared.links
+    n = graph.number_of_nodes()
+    node_data = [graph.nodes[k] for k in range(n)]
+    nodes: dict[str, Any] = {"node": np.arange(n, dtype=np.int64)}
+    for name in sorted(set().union(*node_data)):
+        nodes[name] = attribute_column([d.get(name) for d in node_data])
+    if prepared.self_weight is not None:
+        nodes["self_weight"] = np.asarray(prepared.self_weight, dtype=float)
+    link_table: dict[str, Any] = {
+        "src": links.src.astype(np.int64),
+        "dst": links.dst.astype(np.int64),
+    }
+    which = pa.array(prepared.edge_of_link.astype(np.int64))
+    for name in sorted(set().union(*prepared.edge_data)):
+        per_edge = attribute_column([d.get(name) for d in prepared.edge_data])
+        link_table[name] = per_edge.take(which)
+    if prepared.link_weight is not None:
+        link_table["weight"] = np.asarray(prepared.link_weight, dtype=float)
+    link_table["bytes"] = np.asarray(link_bytes, dtype=float)
+    return frame(nodes), frame(link_table)

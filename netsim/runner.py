@@ -22,7 +22,6 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import simpy
 
 import topologies
@@ -35,9 +34,10 @@ from netsim.dispatch import Backend, Dispatcher
 from netsim.energy import BatteryWatch, EnergyModel
 from netsim.errors import InputError
 from netsim.failures import FailureInjector
-from netsim.graph_tables import LINK_KEYS, NODE_KEYS, attribute_column, frame
+from netsim.graph_tables import LINK_KEYS, NODE_KEYS, run_tables
 from netsim.kernel import RESET, HostSetup, Request
-from netsim.network import LinkTable, Network
+from netsim.link_table import LinkTable
+from netsim.network import Network
 from netsim.results import Result
 from netsim.scenario import Scenario
 from netsim.scenario_file import MODULE_PREFIX
@@ -322,7 +322,7 @@ def run(
         "final_notes": final.notes,
         "provenance": provenance.record(dict(scenario.origin)),
     }
-    nodes, links = _output_tables(prepared, network)
+    nodes, links = run_tables(prepared, network.link_bytes)
     return Result(summary, metrics, list(injector.log.events), nodes, links, dict(sim.tables))
 
 
@@ -381,30 +381,3 @@ def _metrics_frame(sim: Simulation, per_device: dict[str, np.ndarray]) -> pd.Dat
             "value": np.array(log.value, dtype=np.float64),
         }
     )
-
-
-def _output_tables(prepared: Prepared, network: Network) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The graph as simulated, as a node table (every attribute used, and
-    ``self_weight`` when the algorithm combines) and a directed-link table
-    (the link's parameters, its combination ``weight`` and its ``bytes``);
-    one :func:`~netsim.graph_tables.attribute_column` per attribute."""
-    graph, links = prepared.graph, prepared.links
-    n = graph.number_of_nodes()
-    node_data = [graph.nodes[k] for k in range(n)]
-    nodes: dict[str, Any] = {"node": np.arange(n, dtype=np.int64)}
-    for name in sorted(set().union(*node_data)):
-        nodes[name] = attribute_column([d.get(name) for d in node_data])
-    if prepared.self_weight is not None:
-        nodes["self_weight"] = np.asarray(prepared.self_weight, dtype=float)
-    link_table: dict[str, Any] = {
-        "src": links.src.astype(np.int64),
-        "dst": links.dst.astype(np.int64),
-    }
-    which = pa.array(prepared.edge_of_link.astype(np.int64))
-    for name in sorted(set().union(*prepared.edge_data)):
-        per_edge = attribute_column([d.get(name) for d in prepared.edge_data])
-        link_table[name] = per_edge.take(which)
-    if prepared.link_weight is not None:
-        link_table["weight"] = np.asarray(prepared.link_weight, dtype=float)
-    link_table["bytes"] = np.asarray(network.link_bytes, dtype=float)
-    return frame(nodes), frame(link_table)

@@ -28,7 +28,8 @@ from netsim import rng as rngs
 from netsim.devices import Devices
 from netsim.dispatch import CallResult, Dispatcher, PayloadSource
 from netsim.kernel import HostProgram, Inbox, Request
-from netsim.network import MessageBatch, Network
+from netsim.messages import MessageBatch
+from netsim.network import Network
 from netsim.results import RESERVED_TABLES
 
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netsim.network import CANCELLED, DROPPED, OK, LinkTable, Network
+from netsim.link_table import LinkTable
+from netsim.network import CANCELLED, DROPPED, OK, Network
 from tests.reference_network import RefNetwork
 
 FATE = {OK: "delivered", DROPPED: "dropped", CANCELLED: "cancelled"}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import topologies
 from netsim.errors import InputError
-from topologies import generators
+from topologies import connectivity, generators
 from topologies.weights import combination_weights, slem
 
 
@@ -294,7 +294,7 @@ def test_hopeless_requests_refuse_in_one_line_before_drawing(
 
 
 def test_complete_limit_is_the_edge_limit() -> None:
-    assert 6_325 * 6_324 // 2 <= generators.MAX_EDGES < 6_326 * 6_325 // 2
+    assert 6_325 * 6_324 // 2 <= connectivity.MAX_EDGES < 6_326 * 6_325 // 2
 
 
 def _three_components(seed: int) -> nx.Graph:
@@ -306,25 +306,25 @@ def _three_components(seed: int) -> nx.Graph:
 
 
 def test_giant_keeps_the_largest_component_renumbered_in_order() -> None:
-    g = generators._connected_draw("t", _three_components, 0, "giant", 1.0, "")
+    g = connectivity.connected_draw("t", _three_components, 0, "giant", 1.0, "")
     assert sorted(g.edges) == [(0, 1), (1, 2), (2, 3)]
     assert [g.nodes[k]["was"] for k in range(4)] == [1, 4, 7, 8]
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_bridge_adds_one_edge_between_consecutive_components(seed: int) -> None:
-    g = generators._connected_draw("t", _three_components, seed, "bridge", 1.0, "")
+    g = connectivity.connected_draw("t", _three_components, seed, "bridge", 1.0, "")
     added = set(map(frozenset, g.edges)) - set(map(frozenset, _three_components(0).edges))
     part = {v: i for i, c in enumerate([{0, 3, 6}, {1, 4, 7, 8}, {2, 5}]) for v in c}
     assert sorted(sorted(part[v] for v in e) for e in added) == [[0, 1], [1, 2]]
     assert nx.is_connected(g) and g.number_of_nodes() == 9
-    same = generators._connected_draw("t", _three_components, seed, "bridge", 1.0, "")
+    same = connectivity.connected_draw("t", _three_components, seed, "bridge", 1.0, "")
     assert set(same.edges) == set(g.edges)  # same seed, same bridges
 
 
 def test_redraw_gives_up_with_the_options() -> None:
     with pytest.raises(InputError, match=r"no connected graph in 100 draws; why, or pass"):
-        generators._connected_draw("t", _three_components, 0, "redraw", 1.0, "why")
+        connectivity.connected_draw("t", _three_components, 0, "redraw", 1.0, "why")
 
 
 @pytest.mark.parametrize(

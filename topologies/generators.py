@@ -9,16 +9,16 @@ other attributes come from the models in :mod:`topologies.attributes`, which
 never overwrite what a generator set.
 
 Every generator runs in O(n + m) time for n nodes and m edges, or refuses at
-once with an :class:`~netsim.errors.InputError` of one line: a graph of more
-than :data:`MAX_EDGES` edges (``complete`` above 6,325 nodes), or a random
-graph that would almost never be connected (below its connectivity threshold,
-e.g. ``p > ln n / n`` for ``erdos_renyi``) unless ``connect`` says how to make
-it connected.
+once with an :class:`~netsim.errors.InputError` of one line: a graph of
+more than :data:`~topologies.connectivity.MAX_EDGES` edges (``complete``
+above 6,325 nodes), or a random graph that would almost never be connected
+(below its connectivity threshold, e.g. ``p > ln n / n`` for ``erdos_renyi``)
+unless ``connect`` says how to make it connected
+(:mod:`topologies.connectivity`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections.abc import Callable
@@ -26,143 +26,24 @@ from collections.abc import Callable
 import networkx as nx
 import numpy as np
 import scipy.sparse
-from scipy.integrate import trapezoid
 from scipy.spatial import cKDTree
 
 from netsim.errors import InputError
-
-MAX_DRAWS = 100  # redraws of a random graph before giving up on connectivity
-CONNECT = ("redraw", "giant", "bridge")  # how a random graph is made connected
-MAX_EDGES = 20_000_000  # larger graphs are refused: several GB, minutes to build
-# networkx's memory, measured with networkx 3.6 on CPython 3.11 (peak resident
-# memory): complete_graph(n) for n = 1,000 to 4,000 costs 138-139 bytes an edge
-# (the edge's attribute dict and its entry in both adjacency dicts), and
-# empty_graph(1,000,000) 253 bytes a node; link attributes add more.
-EDGE_BYTES, NODE_BYTES = 140, 250
-SMALL_GNP = 1000  # erdos_renyi draws pair by pair up to this many nodes (see there)
-OPTIONS = (
-    "connect='giant' (keep the largest component) or "
-    "connect='bridge' (add the fewest edges that connect it)"
+from topologies.connectivity import (
+    chance_text,
+    check_degree,
+    check_edges,
+    connected_draw,
+    count_text,
+    isolated_geometric,
 )
+
+SMALL_GNP = 1000  # erdos_renyi draws pair by pair up to this many nodes (see there)
 
 
 def _check_nodes(name: str, nodes: int, minimum: int) -> None:
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < minimum:
         raise InputError(f"topology {name}: nodes must be an integer >= {minimum}, got {nodes!r}")
-
-
-def _memory(nbytes: float) -> str:
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.3g} {unit}"
-    return f"{nbytes / 1e3:.3g} kB"
-
-
-def _check_edges(
-    name: str, nodes: int, edges: float, *, expected: bool = False, more: str = ""
-) -> None:
-    """Refuse, before building anything, a graph of more than MAX_EDGES edges."""
-    if edges <= MAX_EDGES:
-        return
-    memory = _memory(EDGE_BYTES * edges + NODE_BYTES * nodes)
-    about = "about " if expected else ""
-    raise InputError(
-        f"topology {name}: {nodes:,} nodes would have {about}{edges:,.0f} edges, about "
-        f"{memory} as a networkx graph ({EDGE_BYTES} bytes an edge, {NODE_BYTES} a node); "
-        f"the limit is {MAX_EDGES:,} edges{more}"
-    )
-
-
-def _check_degree(name: str, degree: float) -> None:
-    if not isinstance(degree, (int, float)) or isinstance(degree, bool) or not degree > 0:
-        raise InputError(f"topology {name}: degree must be a number > 0, got {degree!r}")
-
-
-def _count(x: float) -> str:
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
-
-
-def _chance(isolated: float) -> str:
-    """P(a draw is connected) <= P(no isolated node) ~ exp(-E[isolated nodes])."""
-    return f"~{math.exp(-isolated):.2g}" if isolated < 700 else f"~e^-{isolated:.0f}"
-
-
-def _components(g: nx.Graph) -> list[list[int]]:
-    """Connected components of a graph on ``0..n-1``, each an ascending list,
-    ordered by their smallest node. O(n + m)."""
-    label = [0] * g.number_of_nodes()
-    for i, component in enumerate(nx.connected_components(g)):
-        for v in component:
-            label[v] = i
-    position: dict[int, int] = {}
-    members: list[list[int]] = []
-    for v, i in enumerate(label):
-        if i not in position:
-            position[i] = len(members)
-            members.append([])
-        members[position[i]].append(v)
-    return members
-
-
-def _renumbered(g: nx.Graph, keep: list[int]) -> nx.Graph:
-    """The subgraph on ``keep`` (ascending), renumbered ``0..len(keep)-1`` in order."""
-    new = {v: k for k, v in enumerate(keep)}
-    h = nx.Graph()
-    h.graph.update(g.graph)
-    h.add_nodes_from((new[v], g.nodes[v]) for v in keep)
-    h.add_edges_from(
-        (new[u], new[v], d) if d else (new[u], new[v])  # (a pair is added faster)
-        for u in keep
-        for v, d in g.adj[u].items()
-        if u < v
-    )
-    return h
-
-
-def _connected_draw(
-    name: str,
-    draw: Callable[[int], nx.Graph],
-    seed: int | None,
-    connect: str,
-    chance: float,
-    why: str,
-) -> nx.Graph:
-    """A connected graph from ``draw(s)``, the seeds ``s`` drawn from ``seed``.
-
-    ``connect`` is ``"redraw"`` (redraw until connected, at most MAX_DRAWS
-    times; refused at once when ``chance``, an upper estimate of the
-    probability that a draw is connected, is below 1 / MAX_DRAWS, with ``why``
-    as the reason), ``"giant"`` (one draw, its largest component renumbered in
-    order; the first of equal ones) or ``"bridge"`` (one draw, plus one edge
-    between random members of each two consecutive components, ordered by their
-    smallest node: components - 1 edges, the fewest that connect it). The
-    first draw is the same whatever ``connect``. O(n + m) a draw.
-    """
-    if connect not in CONNECT:
-        raise InputError(
-            f"topology {name}: connect must be one of {', '.join(CONNECT)}, got {connect!r}"
-        )
-    if connect == "redraw" and chance < 1 / MAX_DRAWS:
-        raise InputError(f"topology {name}: {why}, or pass {OPTIONS}")
-    rng = random.Random(seed)
-    if connect == "redraw":
-        for _ in range(MAX_DRAWS):
-            g = draw(rng.randrange(2**32))
-            if nx.is_connected(g):
-                return g
-        raise InputError(
-            f"topology {name}: no connected graph in {MAX_DRAWS} draws; {why}, or pass {OPTIONS}"
-        )
-    g = draw(rng.randrange(2**32))
-    components = _components(g)
-    if connect == "giant":
-        giant = max(components, key=len)
-        if len(giant) < 2:
-            raise InputError(f"topology {name}: the largest component has 1 node; raise degree")
-        return g if len(giant) == g.number_of_nodes() else _renumbered(g, giant)
-    for a, b in itertools.pairwise(components):
-        g.add_edge(rng.choice(a), rng.choice(b))
-    return g
 
 
 def _sorted(g: nx.Graph) -> nx.Graph:
@@ -188,7 +69,7 @@ def _sorted(g: nx.Graph) -> nx.Graph:
 def ring(nodes: int, *, seed: int | None = None) -> nx.Graph:
     """Cycle on ``nodes`` nodes (degree 2)."""
     _check_nodes("ring", nodes, 3)
-    _check_edges("ring", nodes, nodes)
+    check_edges("ring", nodes, nodes)
     return nx.cycle_graph(nodes)
 
 
@@ -210,7 +91,7 @@ def _lattice(name: str, nodes: int, rows: int | None, periodic: bool) -> nx.Grap
             f"topology {name}: needs at least 3x3 nodes, {nodes} nodes give {r}x{c}; "
             "choose nodes with two factors >= 3 (e.g. 9, 16, 20, 25)"
         )
-    _check_edges(name, nodes, 2 * nodes)
+    check_edges(name, nodes, 2 * nodes)
 
     def later(k: int) -> list[int]:  # the neighbours of k above k, in increasing order
         i, j = divmod(k, c)
@@ -245,15 +126,15 @@ def torus(nodes: int, *, seed: int | None = None, rows: int | None = None) -> nx
 def star(nodes: int, *, seed: int | None = None) -> nx.Graph:
     """Node 0 is the hub, linked to every other node."""
     _check_nodes("star", nodes, 2)
-    _check_edges("star", nodes, nodes - 1)
+    check_edges("star", nodes, nodes - 1)
     return nx.star_graph(nodes - 1)
 
 
 def complete(nodes: int, *, seed: int | None = None) -> nx.Graph:
     """Every pair of nodes linked (refused above 6,325 nodes: 20 million edges,
-    :data:`MAX_EDGES`)."""
+    :data:`~topologies.connectivity.MAX_EDGES`)."""
     _check_nodes("complete", nodes, 2)
-    _check_edges(
+    check_edges(
         "complete", nodes, nodes * (nodes - 1) // 2, more=" (complete graphs up to 6,325 nodes)"
     )
     return nx.complete_graph(nodes)
@@ -287,50 +168,21 @@ def erdos_renyi(
     """
     name = "erdos_renyi"
     _check_nodes(name, nodes, 2)
-    _check_degree(name, degree)
+    check_degree(name, degree)
     p = min(1.0, degree / (nodes - 1))
-    _check_edges(name, nodes, p * nodes * (nodes - 1) / 2, expected=True)
+    check_edges(name, nodes, p * nodes * (nodes - 1) / 2, expected=True)
     isolated = nodes * math.exp((nodes - 1) * math.log1p(-p)) if p < 1 else 0.0
     threshold = math.log(nodes) / nodes
     why = (
         f"{nodes:,} nodes at average degree {degree:g} (p = {p:.3g}) are almost never "
-        f"connected: about {_count(isolated)} isolated nodes expected, P(connected) <= "
-        f"{_chance(isolated)}; connectivity needs p > ln n / n = {threshold:.3g} "
+        f"connected: about {count_text(isolated)} isolated nodes expected, P(connected) <= "
+        f"{chance_text(isolated)}; connectivity needs p > ln n / n = {threshold:.3g} "
         f"(degree > {threshold * (nodes - 1):.3g}); raise degree"
     )
     gnp = nx.gnp_random_graph if nodes <= SMALL_GNP else nx.fast_gnp_random_graph
-    return _connected_draw(
+    return connected_draw(
         name, lambda s: gnp(nodes, p, seed=s), seed, connect, math.exp(-isolated), why
     )
-
-
-def _isolated_geometric(nodes: int, degree: float) -> float:
-    """Expected isolated nodes of a random geometric graph in the unit square
-    with ``pi r^2 nodes = degree``: ``n E[exp(-n area(disc(x, r) & square))]``,
-    the disc cut by the sides and corners. O(1); 0 for ``r >= 1/2`` (tiny graphs).
-    """
-    r = math.sqrt(degree / (math.pi * nodes))
-    if r >= 0.5:
-        return 0.0
-    s = np.linspace(0.0, 1.0, 401)  # distance to a side, in radii
-
-    def cut(h: np.ndarray) -> np.ndarray:  # unit disc's area beyond a line at h
-        return np.arccos(h) - h * np.sqrt(1 - h * h)
-
-    def alone(lost: np.ndarray) -> np.ndarray:  # P(no neighbour) with `lost` cut off
-        return np.exp(-degree * (1 - lost / math.pi))
-
-    def area(t: np.ndarray) -> np.ndarray:  # integral of sqrt(1 - t^2)
-        return (t * np.sqrt(1 - t * t) + np.arcsin(t)) / 2
-
-    s1, s2 = np.meshgrid(s, s)
-    top = np.sqrt(1 - s2 * s2)
-    low = np.minimum(s1, top)
-    both = area(top) - area(low) - s2 * (top - low)  # beyond both sides of a corner
-    interior = (1 - 2 * r) ** 2 * math.exp(-degree)
-    sides = 4 * (1 - 2 * r) * r * trapezoid(alone(cut(s)), s)
-    corners = 4 * r * r * trapezoid(trapezoid(alone(cut(s1) + cut(s2) - both), s), s)
-    return float(nodes * (interior + sides + corners))
 
 
 def _geometric_draw(nodes: int, radius: float, area_m: float, seed: int) -> nx.Graph:
@@ -382,18 +234,18 @@ def random_geometric(
     """
     name = "random_geometric"
     _check_nodes(name, nodes, 2)
-    _check_degree(name, degree)
+    check_degree(name, degree)
     radius = min(math.sqrt(2), math.sqrt(degree / (math.pi * nodes)))
-    _check_edges(name, nodes, min(degree, nodes - 1) * nodes / 2, expected=True)
-    isolated = _isolated_geometric(nodes, degree)
+    check_edges(name, nodes, min(degree, nodes - 1) * nodes / 2, expected=True)
+    isolated = isolated_geometric(nodes, degree)
     why = (
         f"{nodes:,} nodes at average degree {degree:g} (range {radius * area_m:.3g} m of "
-        f"{area_m:g} m) are almost never connected: about {_count(isolated)} isolated nodes "
-        f"expected, P(connected) <= {_chance(isolated)}; connectivity needs "
+        f"{area_m:g} m) are almost never connected: about {count_text(isolated)} isolated nodes "
+        f"expected, P(connected) <= {chance_text(isolated)}; connectivity needs "
         f"pi r^2 > ln n / n (degree > ln n = {math.log(nodes):.3g}, more near the border); "
         "raise degree"
     )
-    g = _connected_draw(
+    g = connected_draw(
         name,
         lambda s: _geometric_draw(nodes, radius, area_m, s),
         seed,
@@ -435,7 +287,7 @@ def small_world(
         raise InputError(f"topology {name}: degree must be in [2, nodes), got {degree}")
     if not 0 <= rewire <= 1:
         raise InputError(f"topology {name}: rewire must be in [0, 1], got {rewire!r}")
-    _check_edges(name, nodes, nodes * (degree // 2))
+    check_edges(name, nodes, nodes * (degree // 2))
     pieces = nodes * rewire
     chance = 1.0 if degree >= 4 or pieces <= 1 else (1.5 + 7 * rewire) / math.sqrt(pieces)
     why = (
@@ -443,7 +295,7 @@ def small_world(
         f"rewire {rewire:g} are almost never connected (P(connected) ~ "
         f"(1.5 + 7 rewire) / sqrt(nodes rewire) = {chance:.2g}); use degree >= 4"
     )
-    return _connected_draw(
+    return connected_draw(
         name,
         lambda s: nx.watts_strogatz_graph(nodes, degree, rewire, seed=s),
         seed,
@@ -460,7 +312,7 @@ def barabasi_albert(nodes: int, *, seed: int | None = None, attach: int = 3) -> 
     _check_nodes("barabasi_albert", nodes, 2)
     if not 1 <= attach < nodes:
         raise InputError(f"topology barabasi_albert: attach must be in [1, nodes), got {attach}")
-    _check_edges("barabasi_albert", nodes, (nodes - attach) * attach)
+    check_edges("barabasi_albert", nodes, (nodes - attach) * attach)
     return _sorted(nx.barabasi_albert_graph(nodes, attach, seed=seed))
 
 
@@ -481,7 +333,7 @@ def edge_cloud(
     bandwidth on cloud-edge links.
     """
     _check_nodes("edge_cloud", nodes, 3)
-    _check_edges("edge_cloud", nodes, nodes - 1)
+    check_edges("edge_cloud", nodes, nodes - 1)
     e = edge_servers if edge_servers is not None else max(1, round(math.sqrt(nodes - 1)))
     if not 1 <= e <= nodes - 2:
         raise InputError(

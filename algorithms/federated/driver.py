@@ -27,7 +27,7 @@ from netsim.errors import InputError
 from netsim.kernel import Inbox, Request
 
 if TYPE_CHECKING:
-    from netsim.network import MessageBatch
+    from netsim.messages import MessageBatch
     from netsim.simulation import Computation, Simulation
 
 
@@ -205,7 +205,7 @@ class Federation:
 def check_federation(graph: nx.Graph, learning: LearningConfig, server: int, seed: int) -> None:
     """Before any host starts: the server exists and has clients, every node
     has a prototype the config names, and each prototype's model fits the data."""
-    from netsim.network import LinkTable
+    from netsim.link_table import LinkTable
 
     if server not in graph:
         raise InputError(f"server: node {server} is not in the topology")

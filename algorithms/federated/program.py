@@ -52,7 +52,7 @@ from algorithms.federated.transfer import TransferConfig, transfer, transfer_flo
 from algorithms.learning import Learner, LearningConfig
 from algorithms.participants import FREE_RIDER_NOISE, Participant, participants
 from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
-from netsim.network import LinkTable
+from netsim.link_table import LinkTable
 
 
 @dataclass

@@ -12,7 +12,7 @@ from collections import deque
 import numpy as np
 
 from netsim.errors import InputError
-from netsim.network import LinkTable
+from netsim.link_table import LinkTable
 
 
 def bfs_parents(links: LinkTable, root: int) -> np.ndarray:

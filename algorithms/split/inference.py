@@ -177,8 +177,8 @@ class SplitInference:
         yield sim.timeout_until(t)
         if bool(sim.devices.failed_since(d, stages["arrival"])):
             return finish(workload.DEVICE_DOWN)
-        energy = sim.nodes
-        compute_J = costs.device_flops * float(energy["energy_per_flop_J"][d])
+        nodes = sim.nodes  # device attributes: the energy coefficients
+        compute_J = costs.device_flops * float(nodes["energy_per_flop_J"][d])
         if self.mode in modes.ON_DEVICE:
             stages["done"] = t
             out = work.outputs(0)
@@ -198,7 +198,7 @@ class SplitInference:
         stages["server_arrival"] = t = float(up.t_arrive.max())
         yield sim.timeout_until(t)
         bytes_up = float(sizes.sum())
-        tx_J = bytes_up * float(energy["energy_tx_per_byte_J"][d])
+        tx_J = bytes_up * float(nodes["energy_tx_per_byte_J"][d])
         spent = {"bytes_up": bytes_up, "energy_compute_J": compute_J, "energy_tx_J": tx_J}
         if len(sim.delivered(up)) < len(keys):
             return finish(workload.DROPPED, **spent)
@@ -223,7 +223,7 @@ class SplitInference:
         if len(sim.delivered(reply)) < 1:
             return finish(workload.DROPPED, **spent)
         bytes_down = float(reply_size[0])
-        rx_J = bytes_down * float(energy["energy_rx_per_byte_J"][d])
+        rx_J = bytes_down * float(nodes["energy_rx_per_byte_J"][d])
         sim.record("latency_s", t - stages["arrival"], step=k, node=d)
         finish(
             workload.OK,
