@@ -1,0 +1,135 @@
+"""Benchmark: netsim inline against Flower's simulation on the reference
+FedAvg workload, each timed as a whole process (start to exit), in the same
+run. No assertions.
+
+    python bench/bench_flower.py [--repeats 3] [--flower-python /work/flower-venv/bin/python]
+
+The workload: scikit-learn digits, 100 IID clients, 10% of them per round,
+an MLP 64-32-10, 10 local epochs of SGD (lr 0.1, batch 16), 20 rounds of
+FedAvg. netsim runs ``scenarios/fedavg.py`` through its command line
+(``python -m netsim run ... --quiet``, writing its whole output directory);
+Flower runs ``bench/flower_fedavg.py`` (its ``run_simulation`` on Ray) with a
+Python that has Flower installed; Flower is not a netsim dependency, and is
+skipped, saying so, when that Python is missing. Both sides use the same data
+split recipe (stratified 20% test, the rest in 100 equal IID shards), model,
+optimizer and evaluation of the global model after every round.
+
+netsim's time is the best of ``--repeats`` runs; Flower's of
+``--flower-repeats``. Also printed: the floor every torch program pays here
+(Python start-up, and ``import torch``). Before timing, netsim's sources are
+byte-compiled once (``compileall``), as installing a package does, so that
+an environment with ``PYTHONDONTWRITEBYTECODE`` does not make every netsim
+process recompile them while Flower's installed package is compiled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FLOWER = Path("/work/flower-venv/bin/python")
+WORKLOAD = {
+    "clients": 100,
+    "participation": 0.1,
+    "rounds": 20,
+    "model": "mlp",
+    "local_epochs": 10,
+    "batch_size": 16,
+    "lr": 0.1,
+    "optimizer": "sgd",
+    "partition": "iid",
+    "dataset": "digits",
+}
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Wall time of ``cmd`` as a subprocess, start to exit, and its stdout."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{cmd[0]} ... failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return wall, done.stdout
+
+
+def run_netsim(out: Path) -> tuple[float, float]:
+    """One whole-process netsim run: wall time and final test accuracy."""
+    sets = [a for k, v in WORKLOAD.items() for a in ("--set", f"{k}={v}")]
+    cmd = [sys.executable, "-m", "netsim", "run", "scenarios/fedavg.py", *sets]
+    wall, _ = timed([*cmd, "--out", str(out), "--quiet"])
+    summary = json.loads((out / "summary.json").read_text())
+    return wall, float(summary["final"]["accuracy"])
+
+
+def run_flower(python: Path, cpus_per_client: float) -> tuple[float, dict[str, Any]]:
+    """One whole-process Flower run: wall time and its ``RESULT`` line."""
+    env = dict(os.environ, FLWR_TELEMETRY_ENABLED="0", PYTHONPATH=str(ROOT / "bench"))
+    cmd = [str(python), "bench/flower_fedavg.py", "--cpus-per-client", str(cpus_per_client)]
+    wall, stdout = timed(cmd, env)
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        sys.exit(f"bench/flower_fedavg.py printed no RESULT line:\n{stdout[-3000:]}")
+    return wall, json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="netsim runs (best is kept)")
+    parser.add_argument("--flower-repeats", type=int, default=1)
+    parser.add_argument("--flower-python", type=Path, default=DEFAULT_FLOWER)
+    parser.add_argument("--cpus-per-client", type=float, default=1.0, help="Flower's Ray share")
+    args = parser.parse_args()
+    for package in ("netsim", "actors", "algorithms", "topologies"):
+        compileall.compile_dir(ROOT / package, quiet=1)
+    floor = {
+        "python start-up": min(timed([sys.executable, "-c", "pass"])[0] for _ in range(3)),
+        "python + import torch": min(
+            timed([sys.executable, "-c", "import torch"])[0] for _ in range(3)
+        ),
+    }
+    netsim_walls, accuracy = [], 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            wall, accuracy = run_netsim(Path(tmp) / f"run{i}")
+            netsim_walls.append(wall)
+    print(
+        "FedAvg on digits: 100 IID clients, 10% per round, MLP 64-32-10, "
+        "10 local epochs of SGD lr 0.1 batch 16, 20 rounds; whole-process wall times"
+    )
+    for name, wall in floor.items():
+        print(f"  {name:34s} {wall:7.2f} s")
+    runs = ", ".join(f"{w:.2f}" for w in netsim_walls)
+    best = min(netsim_walls)
+    print(f"  {'netsim inline (best of ' + str(args.repeats) + ')':34s} {best:7.2f} s   ", end="")
+    print(f"accuracy {accuracy:.4f}   runs: {runs}")
+    if not args.flower_python.exists():
+        print(
+            f"  Flower: skipped, {args.flower_python} not found (install it in its own venv: "
+            "pip install 'torch>=2.2,<2.14' 'flwr[simulation]' scikit-learn)"
+        )
+        return
+    flower = [
+        run_flower(args.flower_python, args.cpus_per_client) for _ in range(args.flower_repeats)
+    ]
+    flower_wall = min(w for w, _ in flower)
+    result = flower[0][1]
+    label = f"Flower {result['flwr']} simulation (best of {args.flower_repeats})"
+    print(f"  {label:34s} {flower_wall:7.2f} s   accuracy {float(result['accuracy']):.4f}")
+    gap = 100 * abs(accuracy - float(result["accuracy"]))
+    print(
+        f"  netsim / Flower: {best / flower_wall:.3f} (Flower takes {flower_wall / best:.1f}x); "
+        f"accuracy gap {gap:.1f} points"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""``python -m netsim ...``: the ``netsim`` command line."""
+
+import sys
+
+from netsim.cli import main
+
+sys.exit(main())
