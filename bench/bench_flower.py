@@ -28,10 +28,12 @@ import argparse
 import compileall
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,34 +53,55 @@ WORKLOAD = {
 }
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
-    """Wall time of ``cmd`` as a subprocess, start to exit, and its stdout."""
+@dataclass(frozen=True)
+class Timing:
+    """A subprocess's wall time, start to exit, and the CPU time (user +
+    system) of it and the children it waited for: on a busy machine the
+    CPU time is the steadier figure."""
+
+    wall: float
+    cpu: float
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[Timing, str]:
+    """Timing of ``cmd`` as a subprocess, and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"{cmd[0]} ... failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return wall, done.stdout
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Timing(wall, cpu), done.stdout
 
 
-def run_netsim(out: Path) -> tuple[float, float]:
-    """One whole-process netsim run: wall time and final test accuracy."""
+def run_netsim(out: Path) -> tuple[Timing, float]:
+    """One whole-process netsim run: its timing and final test accuracy."""
     sets = [a for k, v in WORKLOAD.items() for a in ("--set", f"{k}={v}")]
     cmd = [sys.executable, "-m", "netsim", "run", "scenarios/fedavg.py", *sets]
-    wall, _ = timed([*cmd, "--out", str(out), "--quiet"])
+    timing, _ = timed([*cmd, "--out", str(out), "--quiet"])
     summary = json.loads((out / "summary.json").read_text())
-    return wall, float(summary["final"]["accuracy"])
+    return timing, float(summary["final"]["accuracy"])
 
 
-def run_flower(python: Path, cpus_per_client: float) -> tuple[float, dict[str, Any]]:
-    """One whole-process Flower run: wall time and its ``RESULT`` line."""
+def run_flower(python: Path, cpus_per_client: float) -> tuple[Timing, dict[str, Any]]:
+    """One whole-process Flower run: its timing and its ``RESULT`` line."""
     env = dict(os.environ, FLWR_TELEMETRY_ENABLED="0", PYTHONPATH=str(ROOT / "bench"))
     cmd = [str(python), "bench/flower_fedavg.py", "--cpus-per-client", str(cpus_per_client)]
-    wall, stdout = timed(cmd, env)
+    timing, stdout = timed(cmd, env)
     lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
     if not lines:
         sys.exit(f"bench/flower_fedavg.py printed no RESULT line:\n{stdout[-3000:]}")
-    return wall, json.loads(lines[-1].removeprefix("RESULT "))
+    return timing, json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def best(timings: list[Timing]) -> Timing:
+    return Timing(min(t.wall for t in timings), min(t.cpu for t in timings))
+
+
+def line(label: str, t: Timing, rest: str = "") -> str:
+    return f"  {label:36s} {t.wall:7.2f} s wall {t.cpu:7.2f} s CPU   {rest}".rstrip()
 
 
 def main() -> None:
@@ -91,26 +114,26 @@ def main() -> None:
     for package in ("netsim", "actors", "algorithms", "topologies"):
         compileall.compile_dir(ROOT / package, quiet=1)
     floor = {
-        "python start-up": min(timed([sys.executable, "-c", "pass"])[0] for _ in range(3)),
-        "python + import torch": min(
-            timed([sys.executable, "-c", "import torch"])[0] for _ in range(3)
+        "python start-up": best([timed([sys.executable, "-c", "pass"])[0] for _ in range(3)]),
+        "python + import torch": best(
+            [timed([sys.executable, "-c", "import torch"])[0] for _ in range(3)]
         ),
     }
-    netsim_walls, accuracy = [], 0.0
+    runs, accuracy = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            wall, accuracy = run_netsim(Path(tmp) / f"run{i}")
-            netsim_walls.append(wall)
+            timing, accuracy = run_netsim(Path(tmp) / f"run{i}")
+            runs.append(timing)
     print(
         "FedAvg on digits: 100 IID clients, 10% per round, MLP 64-32-10, "
-        "10 local epochs of SGD lr 0.1 batch 16, 20 rounds; whole-process wall times"
+        "10 local epochs of SGD lr 0.1 batch 16, 20 rounds; whole processes, best of the runs"
     )
-    for name, wall in floor.items():
-        print(f"  {name:34s} {wall:7.2f} s")
-    runs = ", ".join(f"{w:.2f}" for w in netsim_walls)
-    best = min(netsim_walls)
-    print(f"  {'netsim inline (best of ' + str(args.repeats) + ')':34s} {best:7.2f} s   ", end="")
-    print(f"accuracy {accuracy:.4f}   runs: {runs}")
+    for name, timing in floor.items():
+        print(line(name, timing))
+    netsim = best(runs)
+    walls = ", ".join(f"{t.wall:.2f}" for t in runs)
+    label = f"netsim inline ({args.repeats} runs)"
+    print(line(label, netsim, f"accuracy {accuracy:.4f}   walls: {walls}"))
     if not args.flower_python.exists():
         print(
             f"  Flower: skipped, {args.flower_python} not found (install it in its own venv: "
@@ -120,14 +143,14 @@ def main() -> None:
     flower = [
         run_flower(args.flower_python, args.cpus_per_client) for _ in range(args.flower_repeats)
     ]
-    flower_wall = min(w for w, _ in flower)
+    theirs = best([t for t, _ in flower])
     result = flower[0][1]
-    label = f"Flower {result['flwr']} simulation (best of {args.flower_repeats})"
-    print(f"  {label:34s} {flower_wall:7.2f} s   accuracy {float(result['accuracy']):.4f}")
+    label = f"Flower {result['flwr']} simulation ({args.flower_repeats} runs)"
+    print(line(label, theirs, f"accuracy {float(result['accuracy']):.4f}"))
     gap = 100 * abs(accuracy - float(result["accuracy"]))
     print(
-        f"  netsim / Flower: {best / flower_wall:.3f} (Flower takes {flower_wall / best:.1f}x); "
-        f"accuracy gap {gap:.1f} points"
+        f"  netsim / Flower, wall: {netsim.wall / theirs.wall:.3f} "
+        f"(Flower takes {theirs.wall / netsim.wall:.1f}x); accuracy gap {gap:.1f} points"
     )
 
 
