@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="netsim runs (best is kept)")
     parser.add_argument("--flower-repeats", type=int, default=1)
     parser.add_argument("--flower-python", type=Path, default=DEFAULT_FLOWER)
-    parser.add_argument("--cpus-per-client", type=float, default=1.0, help="Flower's Ray share")
+    parser.add_argument("--cpus-per-client", type=float, default=2.0, help="Flower's Ray share")
     args = parser.parse_args()
     for package in ("netsim", "actors", "algorithms", "topologies"):
         compileall.compile_dir(ROOT / package, quiet=1)

@@ -1,7 +1,5 @@
 """``python -m netsim ...``: the ``netsim`` command line."""
 
-import sys
+from netsim.cli import entry
 
-from netsim.cli import main
-
-sys.exit(main())
+entry()

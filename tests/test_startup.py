@@ -91,3 +91,21 @@ def test_a_fedavg_run_on_digits_loads_no_heavy_library() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+def test_the_command_exits_quickly_with_its_status_and_its_outputs(tmp_path) -> None:
+    """``python -m netsim`` (as the ``netsim`` command) skips the interpreter's
+    teardown but keeps what an exit must do: status, flushed output, files."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "netsim", "run", "scenarios/consensus.py", "--set", "nodes=6"]
+    ok = subprocess.run(
+        [*cmd, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "final consensus_error" in ok.stdout  # printed last, flushed before the exit
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "consensus"
+    bad = subprocess.run(
+        [*cmd, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and "holds a run already" in bad.stderr
