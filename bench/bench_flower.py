@@ -3,6 +3,7 @@ FedAvg workload, each timed as a whole process (start to exit), in the same
 run. No assertions.
 
     python bench/bench_flower.py [--repeats 3] [--flower-python /work/flower-venv/bin/python]
+                                 [--baseline /path/to/another/netsim/checkout]
 
 The workload: scikit-learn digits, 100 IID clients, 10% of them per round,
 an MLP 64-32-10, 10 local epochs of SGD (lr 0.1, batch 16), 20 rounds of
@@ -63,11 +64,13 @@ class Timing:
     cpu: float
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[Timing, str]:
+def timed(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[Timing, str]:
     """Timing of ``cmd`` as a subprocess, and its stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -76,11 +79,17 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[Timing, st
     return Timing(wall, cpu), done.stdout
 
 
-def run_netsim(out: Path) -> tuple[Timing, float]:
-    """One whole-process netsim run: its timing and final test accuracy."""
+def run_netsim(out: Path, root: Path = ROOT) -> tuple[Timing, float]:
+    """One whole-process netsim run of the checkout at ``root`` (its
+    ``netsim`` command; an older checkout without ``python -m netsim`` runs
+    ``netsim.cli.main``): its timing and final test accuracy."""
     sets = [a for k, v in WORKLOAD.items() for a in ("--set", f"{k}={v}")]
-    cmd = [sys.executable, "-m", "netsim", "run", "scenarios/fedavg.py", *sets]
-    timing, _ = timed([*cmd, "--out", str(out), "--quiet"])
+    entry = ["-m", "netsim"]
+    if not (root / "netsim" / "__main__.py").exists():
+        entry = ["-c", "import sys; from netsim.cli import main; sys.exit(main())"]
+    cmd = [sys.executable, *entry, "run", "scenarios/fedavg.py", *sets]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    timing, _ = timed([*cmd, "--out", str(out), "--quiet"], env, root)
     summary = json.loads((out / "summary.json").read_text())
     return timing, float(summary["final"]["accuracy"])
 
@@ -110,20 +119,27 @@ def main() -> None:
     parser.add_argument("--flower-repeats", type=int, default=1)
     parser.add_argument("--flower-python", type=Path, default=DEFAULT_FLOWER)
     parser.add_argument("--cpus-per-client", type=float, default=2.0, help="Flower's Ray share")
+    parser.add_argument(
+        "--baseline", type=Path, help="another netsim checkout to time the same way (before/after)"
+    )
     args = parser.parse_args()
-    for package in ("netsim", "actors", "algorithms", "topologies"):
-        compileall.compile_dir(ROOT / package, quiet=1)
+    for root in filter(None, (ROOT, args.baseline)):
+        for package in ("netsim", "actors", "algorithms", "topologies"):
+            compileall.compile_dir(root / package, quiet=1)
     floor = {
         "python start-up": best([timed([sys.executable, "-c", "pass"])[0] for _ in range(3)]),
         "python + import torch": best(
             [timed([sys.executable, "-c", "import torch"])[0] for _ in range(3)]
         ),
     }
-    runs, accuracy = [], 0.0
+    runs, before, accuracy, base_accuracy = [], [], 0.0, 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.repeats):
+        for i in range(args.repeats):  # interleaved, so both see the same load
             timing, accuracy = run_netsim(Path(tmp) / f"run{i}")
             runs.append(timing)
+            if args.baseline:
+                timing, base_accuracy = run_netsim(Path(tmp) / f"base{i}", args.baseline)
+                before.append(timing)
     print(
         "FedAvg on digits: 100 IID clients, 10% per round, MLP 64-32-10, "
         "10 local epochs of SGD lr 0.1 batch 16, 20 rounds; whole processes, best of the runs"
@@ -134,6 +150,10 @@ def main() -> None:
     walls = ", ".join(f"{t.wall:.2f}" for t in runs)
     label = f"netsim inline ({args.repeats} runs)"
     print(line(label, netsim, f"accuracy {accuracy:.4f}   walls: {walls}"))
+    if args.baseline:
+        walls = ", ".join(f"{t.wall:.2f}" for t in before)
+        label = f"baseline {args.baseline.name} ({args.repeats} runs)"
+        print(line(label, best(before), f"accuracy {base_accuracy:.4f}   walls: {walls}"))
     if not args.flower_python.exists():
         print(
             f"  Flower: skipped, {args.flower_python} not found (install it in its own venv: "
