@@ -42,3 +42,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_fedavg.py
 	$(BIN)/python bench/bench_ray_hosts.py
+	$(BIN)/python bench/bench_flower.py

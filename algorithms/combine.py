@@ -13,7 +13,6 @@ combination. Cost: ``2 * dim * (heard + 1) + dim`` FLOPs per node.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from netsim.kernel import Inbox
 
@@ -28,6 +27,8 @@ def combine(
     by ``inbox.link``). Rows are independent: a row's result does not depend on
     the others (so sharding devices over hosts cannot change it).
     """
+    from scipy import sparse  # here, not at import: SciPy takes a second to load
+
     n = len(own)
     w = link_weight[inbox.link]
     total = self_weight[:, None] * own

@@ -43,6 +43,7 @@ import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -124,10 +125,7 @@ class Split:
 def load(spec: DataSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """All examples ``(x, y)``: float32 inputs, int64 labels."""
     if spec.source == "digits":
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        x, y = d.images.astype(np.float32)[:, None] / 16.0, d.target.astype(np.int64)
+        x, y = digits()
     elif spec.source == "synthetic":
         x, y = synthetic(spec.synthetic_alpha, spec.synthetic_beta, spec.synthetic_devices, seed)
     elif spec.source == "mnist1d":
@@ -143,6 +141,34 @@ def load(spec: DataSpec, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(
             f"dataset: expected as many labels as inputs (> 0), got {len(x)} and {len(y)}"
         )
+    return x, y
+
+
+@functools.cache
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits, inputs shaped ``(1, 8, 8)`` in [0, 1]. Read once
+    per process from the CSV that scikit-learn ships, without importing
+    scikit-learn (about a second: it imports SciPy's statistics); the same
+    arrays as ``sklearn.datasets.load_digits``, which is the fallback when the
+    file is not where scikit-learn 1.x keeps it."""
+    import gzip
+    from importlib.util import find_spec
+
+    spec = find_spec("sklearn")  # locates the package without running it
+    roots = (spec.submodule_search_locations or []) if spec else []
+    files = [Path(r) / "datasets" / "data" / "digits.csv.gz" for r in roots]
+    found = [f for f in files if f.is_file()]
+    if found:
+        with gzip.open(found[0], mode="rt", encoding="utf-8") as text:
+            data = np.loadtxt(text, delimiter=",")
+        images, target = data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
+    else:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        images, target = d.images, d.target
+    x, y = images.astype(np.float32)[:, None] / 16.0, target.astype(np.int64)
+    x.flags.writeable = y.flags.writeable = False  # shared by every caller
     return x, y
 
 

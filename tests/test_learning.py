@@ -78,6 +78,7 @@ def test_flop_counter_matches_the_analytic_count() -> None:
     model = models.build("mlp", (1, 8, 8), 10, seed=0)
     forward = 2 * (64 * 32 + 32 * 10)
     backward = 2 * 64 * 32 + 2 * (2 * 32 * 10)
+    assert models.counted_training_flops(model, (1, 8, 8), 10) == forward + backward
     assert models.training_flops_per_sample(model, (1, 8, 8), 10) == forward + backward
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
-from scipy.integrate import trapezoid
 
 from netsim.errors import InputError
 
@@ -150,6 +149,8 @@ def isolated_geometric(nodes: int, degree: float) -> float:
     with ``pi r^2 nodes = degree``: ``n E[exp(-n area(disc(x, r) & square))]``,
     the disc cut by the sides and corners. O(1); 0 for ``r >= 1/2`` (tiny graphs).
     """
+    from scipy.integrate import trapezoid  # here, not at import: SciPy takes a second to load
+
     r = math.sqrt(degree / (math.pi * nodes))
     if r >= 0.5:
         return 0.0

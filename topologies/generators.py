@@ -25,8 +25,6 @@ from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
-import scipy.sparse
-from scipy.spatial import cKDTree
 
 from netsim.errors import InputError
 from topologies.connectivity import (
@@ -190,6 +188,9 @@ def _geometric_draw(nodes: int, radius: float, area_m: float, seed: int) -> nx.G
     ``random_geometric_graph`` draws them, so its graphs are reproduced), linked
     within ``radius``; positions in metres. A KD-tree finds the pairs, an
     upper-triangular sparse matrix puts them in increasing order: O(n + m)."""
+    import scipy.sparse  # here, not at import: SciPy takes a second to load
+    from scipy.spatial import cKDTree
+
     rng = random.Random(seed)
     xy = [(rng.random(), rng.random()) for _ in range(nodes)]
     pairs = cKDTree(xy).query_pairs(radius, output_type="ndarray")
