@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -43,27 +43,58 @@ def register_by_value(modules: list[ModuleType]) -> None:
         cloudpickle.register_pickle_by_value(m)
 
 
+@dataclass(frozen=True)
+class PayloadHandle:
+    """The message contents of one host call: their object reference, and
+    which actor made them in which of its calls (that actor reads its own
+    recent payloads from memory instead of the object store)."""
+
+    ref: Any
+    actor: str
+    seq: int
+
+
+KEEP_CALLS = 8  # a host keeps the payloads of its last calls in memory
+
+
 class _RayHost:
     """Actor body: a :class:`HostCore` built on the worker for each run that
     borrows the actor (see :mod:`actors.ray_pool`)."""
 
     def __init__(self) -> None:
         self.core: HostCore | None = None
+        self.recent: dict[int, list[dict[str, np.ndarray]]] = {}
 
     def load(self, program: HostProgram, setup: HostSetup, devices: np.ndarray) -> tuple[int, str]:
         """Hold the state of ``devices`` for a new run; where this actor runs."""
         import ray
 
-        self.core = None  # the last run's state goes first
-        self.core = HostCore(program, replace(setup, devices=devices), fetch=ray.get)
+        self.core, self.recent = None, {}  # the last run's state goes first
+        self.me = ray.get_runtime_context().get_actor_id()
+        self.core = HostCore(program, replace(setup, devices=devices), fetch=self._fetch)
         return self.core.ping(), str(ray.get_runtime_context().get_node_id())
 
-    def unload(self) -> None:
-        self.core = None
+    def _own(self, source: PayloadHandle) -> bool:
+        return source.actor == self.me and source.seq in self.recent
 
-    def call(self, requests: list[Request]) -> Reply:
+    def _fetch(self, sources: list[PayloadHandle]) -> list[list[dict[str, np.ndarray]]]:
+        """Payloads of earlier calls: this actor's recent ones from memory
+        (the very objects it returned), the others from the object store."""
+        import ray
+
+        missing = [s.ref for s in sources if not self._own(s)]
+        got = iter(ray.get(missing) if missing else [])
+        return [self.recent[s.seq] if self._own(s) else next(got) for s in sources]
+
+    def unload(self) -> None:
+        self.core, self.recent = None, {}
+
+    def call(self, requests: list[Request], seq: int) -> Reply:
         assert self.core is not None, "call before load"
-        return self.core.call(requests)
+        meta, bulk = self.core.call(requests)
+        self.recent[seq] = bulk
+        self.recent.pop(seq - KEEP_CALLS, None)
+        return meta, bulk
 
 
 ACTOR_BYTES = 180e6  # resident memory of a host actor's worker (184 MB measured, Ray 2.60)
@@ -153,15 +184,16 @@ def _describe(devices: np.ndarray) -> str:
 
 
 class RayFuture:
-    def __init__(self, refs: tuple[Any, Any], host: int, backend: RayBackend) -> None:
+    def __init__(self, refs: tuple[Any, Any], host: int, seq: int, backend: RayBackend) -> None:
         self._meta_ref, self._bulk_ref = refs
         self._host = host
         self._backend = backend
         self._meta: list[dict[str, np.ndarray]] | None = None
+        self._handle = PayloadHandle(self._bulk_ref, backend.actor_ids[host], seq)
 
     @property
     def handle(self) -> Any:
-        return self._bulk_ref
+        return self._handle
 
     def _get(self, ref: Any) -> Any:
         import ray
@@ -218,6 +250,8 @@ class RayBackend:
         except BaseException:
             self.close()
             raise
+        self.actor_ids = [a._actor_id.hex() for a in self.actors]
+        self.calls = [0] * self.n_hosts  # calls made to each host
         self.reused = self.n_hosts - (POOL.started - started_before)
 
     def _load(self, program: HostProgram, shared: Any) -> list[str]:
@@ -277,7 +311,9 @@ class RayBackend:
 
     def submit(self, host: int, requests: list[Request]) -> RayFuture:
         method: Any = self.actors[host].call
-        return RayFuture(method.options(num_returns=2).remote(requests), host, self)
+        seq = self.calls[host]
+        self.calls[host] += 1
+        return RayFuture(method.options(num_returns=2).remote(requests, seq), host, seq, self)
 
     def describe(self) -> dict[str, Any]:
         """How the host count was chosen, how many hosts ran on each cluster

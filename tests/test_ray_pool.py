@@ -68,3 +68,29 @@ def test_the_pool_forgets_the_actors_of_an_earlier_ray_session(
     pool.release([(a, None)])
     monkeypatch.setattr(ray_pool, "_session", lambda: ("another session", "job"))
     assert pool.acquire([None], start) != [a] and pool.started == 2  # Ray was restarted
+
+
+@pytest.mark.ray
+def test_a_host_reads_its_own_recent_payloads_from_memory(ray_session: None) -> None:
+    """Its own payloads of a recent call: the very objects it returned; any
+    other (another actor's, or its own from a call no longer kept): from
+    Ray's object store."""
+    import numpy as np
+    import ray
+
+    from actors.ray_backend import PayloadHandle, _RayHost
+
+    host = _RayHost()
+    host.me = "this actor"
+    mine = [{"payload": np.arange(3)}]
+    host.recent[5] = mine
+    theirs, old = ray.put([{"payload": np.arange(4)}]), ray.put([{"payload": np.arange(2)}])
+    got = host._fetch(
+        [
+            PayloadHandle(None, "this actor", 5),
+            PayloadHandle(theirs, "another actor", 5),
+            PayloadHandle(old, "this actor", 4),
+        ]
+    )
+    assert got[0] is mine
+    assert list(got[1][0]["payload"]) == [0, 1, 2, 3] and list(got[2][0]["payload"]) == [0, 1]
