@@ -40,8 +40,10 @@ def test_a_killed_idle_actor_is_not_reused(ray_session: None) -> None:
     from actors.ray_pool import POOL
 
     scenario = build("consensus", nodes=8, iterations=5)
+    POOL.clear()  # only this test's two actors in the pool
     netsim.run(scenario, backend="ray", hosts=2)
     killed = _ids(POOL.idle())
+    assert len(killed) == 2
     for actor in POOL.idle():
         ray.kill(actor)
     started = POOL.started
