@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from actors.host import HostCore, Reply
+from netsim.assignment import Placement, assign_hosts
 from netsim.backends import PER_DEVICE, Hosts
-from netsim.dispatch import partition
 from netsim.errors import InputError
 from netsim.kernel import HostProgram, HostSetup, Request
 
@@ -50,14 +50,16 @@ class InlineBackend:
         hosts: Hosts = None,
         address: str | None = None,
         modules: list[ModuleType] | None = None,
+        placement: Placement = "graph",
     ) -> InlineBackend:
-        """``hosts`` in-process hosts (default one; ``"per-device"``: one each)."""
+        """``hosts`` in-process hosts (default one; ``"per-device"``: one each),
+        devices spread over them as ``placement`` says."""
         if address is not None:
             raise InputError(
                 "--address joins a Ray cluster; it cannot be used with --backend inline"
             )
         k = setup.n_nodes if hosts == PER_DEVICE else min(int(hosts or 1), setup.n_nodes)
-        assignment = partition(setup.n_nodes, k)
+        assignment = assign_hosts(setup.n_nodes, k, setup.link_src, setup.link_dst, placement)
         return cls(program, split_setup(setup, assignment), assignment)
 
     @property

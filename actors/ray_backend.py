@@ -4,27 +4,31 @@ By default (``hosts=None``) devices are spread over one actor per CPU of the
 cluster; ``hosts=K`` over K actors; ``hosts="per-device"`` puts every device
 on its own actor (the literal actor model: a worker process each, refused
 when the cluster's memory could not hold them). Actors reserve next to no
-CPU and are placed over the cluster's nodes in proportion to their CPUs. Each host
-call is one actor method call with two results: the small outputs the
-driver reads, and the message contents, which stay in Ray's object store
-until the hosts that receive them fetch them. A host that dies ends the run
-with a :class:`~netsim.errors.SimulationError` naming it, never
-a hang.
+CPU and are placed over the cluster's nodes in proportion to their CPUs;
+devices go to hosts by :func:`netsim.assignment.assign_hosts` (graph-aware
+blocks, so few messages cross hosts). Actors are borrowed from the
+process's pool of warm hosts (:mod:`actors.ray_pool`) and given back when
+the run closes. Each host call is one actor method call with two results:
+the small outputs the driver reads, and the message contents, which stay in
+Ray's object store until the hosts that receive them fetch them. A host that
+dies ends the run with a :class:`~netsim.errors.SimulationError` naming it,
+never a hang.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from actors.host import HostCore, Reply
+from actors.ray_pool import POOL
+from netsim.assignment import Placement, assign_hosts
 from netsim.backends import PER_DEVICE, Hosts
-from netsim.dispatch import partition
 from netsim.errors import InputError, SimulationError
 from netsim.kernel import HostProgram, HostSetup, Request
 from netsim.ray_cluster import connect, shutdown
@@ -39,21 +43,58 @@ def register_by_value(modules: list[ModuleType]) -> None:
         cloudpickle.register_pickle_by_value(m)
 
 
+@dataclass(frozen=True)
+class PayloadHandle:
+    """The message contents of one host call: their object reference, and
+    which actor made them in which of its calls (that actor reads its own
+    recent payloads from memory instead of the object store)."""
+
+    ref: Any
+    actor: str
+    seq: int
+
+
+KEEP_CALLS = 8  # a host keeps the payloads of its last calls in memory
+
+
 class _RayHost:
-    """Actor body: a :class:`HostCore` built on the worker."""
+    """Actor body: a :class:`HostCore` built on the worker for each run that
+    borrows the actor (see :mod:`actors.ray_pool`)."""
 
-    def __init__(self, program: HostProgram, setup: HostSetup, devices: np.ndarray) -> None:
+    def __init__(self) -> None:
+        self.core: HostCore | None = None
+        self.recent: dict[int, list[dict[str, np.ndarray]]] = {}
+
+    def load(self, program: HostProgram, setup: HostSetup, devices: np.ndarray) -> tuple[int, str]:
+        """Hold the state of ``devices`` for a new run; where this actor runs."""
         import ray
 
-        self.core = HostCore(program, replace(setup, devices=devices), fetch=ray.get)
-
-    def call(self, requests: list[Request]) -> Reply:
-        return self.core.call(requests)
-
-    def ping(self) -> tuple[int, str]:
-        import ray
-
+        self.core, self.recent = None, {}  # the last run's state goes first
+        self.me = ray.get_runtime_context().get_actor_id()
+        self.core = HostCore(program, replace(setup, devices=devices), fetch=self._fetch)
         return self.core.ping(), str(ray.get_runtime_context().get_node_id())
+
+    def _own(self, source: PayloadHandle) -> bool:
+        return source.actor == self.me and source.seq in self.recent
+
+    def _fetch(self, sources: list[PayloadHandle]) -> list[list[dict[str, np.ndarray]]]:
+        """Payloads of earlier calls: this actor's recent ones from memory
+        (the very objects it returned), the others from the object store."""
+        import ray
+
+        missing = [s.ref for s in sources if not self._own(s)]
+        got = iter(ray.get(missing) if missing else [])
+        return [self.recent[s.seq] if self._own(s) else next(got) for s in sources]
+
+    def unload(self) -> None:
+        self.core, self.recent = None, {}
+
+    def call(self, requests: list[Request], seq: int) -> Reply:
+        assert self.core is not None, "call before load"
+        meta, bulk = self.core.call(requests)
+        self.recent[seq] = bulk
+        self.recent.pop(seq - KEEP_CALLS, None)
+        return meta, bulk
 
 
 ACTOR_BYTES = 180e6  # resident memory of a host actor's worker (184 MB measured, Ray 2.60)
@@ -91,21 +132,35 @@ def _alive_nodes() -> list[tuple[str, int]]:
     )
 
 
-def placement(n_hosts: int) -> list[Any]:
-    """Where each host goes: the cluster's nodes in turn, each as many times as
-    it has CPUs (so K hosts on K CPUs get one CPU each). The affinity is hard:
-    a host whose node is gone fails to start with a clear error."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
+def ray_placement(n_hosts: int) -> list[str | None]:
+    """The node each host goes on: the cluster's nodes in turn, each as many
+    times as it has CPUs (so K hosts on K CPUs get one CPU each); ``None``
+    where the cluster names no node."""
     slots = [node for node, cpus in _alive_nodes() for _ in range(max(1, cpus))]
     if not slots:
-        return ["DEFAULT"] * n_hosts
+        return [None] * n_hosts
     # interleave the nodes, so that a few hosts already cover every node
     order = sorted(range(len(slots)), key=lambda i: (slots[: i + 1].count(slots[i]), i))
     slots = [slots[i] for i in order]
-    return [
-        NodeAffinitySchedulingStrategy(slots[h % len(slots)], soft=True) for h in range(n_hosts)
-    ]
+    return [slots[h % len(slots)] for h in range(n_hosts)]
+
+
+SHARE = 1e-4  # CPU a host reserves: next to none (hosts wait on the driver most of the time)
+
+
+def start_actor(node: str | None) -> Any:
+    """A new host actor on ``node``. It reserves :data:`SHARE` of a CPU, not
+    none at all: Ray ignores node affinity for actors that reserve nothing
+    (measured on Ray 2.60). The affinity is soft: a node that is gone puts
+    the host elsewhere."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    where: Any = "DEFAULT" if node is None else NodeAffinitySchedulingStrategy(node, soft=True)
+    actor = ray.remote(_RayHost)
+    return actor.options(
+        num_cpus=SHARE, max_restarts=0, max_task_retries=0, scheduling_strategy=where
+    ).remote()
 
 
 def _reason(error: BaseException) -> str:
@@ -122,19 +177,23 @@ def _reason(error: BaseException) -> str:
 def _describe(devices: np.ndarray) -> str:
     if len(devices) == 1:
         return f"device {int(devices[0])}"
-    return f"devices {int(devices[0])}..{int(devices[-1])}"
+    if int(devices[-1]) - int(devices[0]) == len(devices) - 1:
+        return f"devices {int(devices[0])}..{int(devices[-1])}"
+    shown = ", ".join(str(int(d)) for d in devices[:3])
+    return f"{len(devices)} devices: {shown}{', ...' if len(devices) > 3 else ''}"
 
 
 class RayFuture:
-    def __init__(self, refs: tuple[Any, Any], host: int, backend: RayBackend) -> None:
+    def __init__(self, refs: tuple[Any, Any], host: int, seq: int, backend: RayBackend) -> None:
         self._meta_ref, self._bulk_ref = refs
         self._host = host
         self._backend = backend
         self._meta: list[dict[str, np.ndarray]] | None = None
+        self._handle = PayloadHandle(self._bulk_ref, backend.actor_ids[host], seq)
 
     @property
     def handle(self) -> Any:
-        return self._bulk_ref
+        return self._handle
 
     def _get(self, ref: Any) -> Any:
         import ray
@@ -142,10 +201,10 @@ class RayFuture:
         try:
             return ray.get(ref)
         except ray.exceptions.RayActorError as e:
-            reason = _reason(e)
+            self._backend.failed.add(self._host)
             raise SimulationError(
                 f"Ray host {self._host} of {self._backend.n_hosts} "
-                f"({_describe(self._backend.devices_of(self._host))}) died: {reason}"
+                f"({_describe(self._backend.devices_of(self._host))}) died: {_reason(e)}"
             ) from None
         except ray.exceptions.RayTaskError as e:
             raise e.as_instanceof_cause() from None
@@ -163,39 +222,61 @@ class RayBackend:
     name = "ray"
 
     def __init__(
-        self, program: HostProgram, setup: HostSetup, hosts: int | None, modules: list[ModuleType]
+        self,
+        program: HostProgram,
+        setup: HostSetup,
+        hosts: int | None,
+        modules: list[ModuleType],
+        placement: Placement = "graph",
     ) -> None:
         import ray
 
         register_by_value(modules)
         n = setup.n_nodes
-        self.assignment = np.arange(n) if hosts is None else partition(n, hosts)
-        shared = ray.put(replace(setup, devices=np.empty(0, dtype=np.int64)))
-        actor = ray.remote(_RayHost)
-        # Hosts wait on the driver most of the time: they reserve next to no CPU.
-        # Not none at all: Ray ignores node affinity for actors that reserve
-        # nothing (measured on Ray 2.60).
-        share = min(1e-3, max(1e-4, sum(c for _, c in _alive_nodes()) / (2 * self.n_hosts)))
-        self.actors = [
-            actor.options(
-                num_cpus=share,
-                max_restarts=0,
-                max_task_retries=0,
-                scheduling_strategy=where,
-            ).remote(program, shared, self.devices_of(h))
-            for h, where in enumerate(placement(self.n_hosts))
-        ]
+        self.assignment = (
+            np.arange(n)
+            if hosts is None
+            else assign_hosts(n, hosts, setup.link_src, setup.link_dst, placement)
+        )
         self.started_ray = False
         self.chosen = "as asked"  # how the host count was chosen, for the summary
-        try:  # wait until every host is built, so that set-up errors show here
-            pings = ray.get([a.ping.remote() for a in self.actors])  # type: ignore[attr-defined]
-        except ray.exceptions.RayActorError as e:
+        self.failed: set[int] = set()  # hosts that died or failed: never back to the pool
+        self.nodes = ray_placement(self.n_hosts)
+        started_before = POOL.started
+        self.actors = POOL.acquire(self.nodes, start_actor)
+        shared = ray.put(replace(setup, devices=np.empty(0, dtype=np.int64)))
+        try:  # load every host, so that set-up errors show here
+            self.cluster_nodes = self._load(program, shared)
+        except BaseException:
             self.close()
-            raise SimulationError(f"a Ray host failed to start: {_reason(e)}") from None
-        except ray.exceptions.RayTaskError as e:
-            self.close()
-            raise e.as_instanceof_cause() from None
-        self.cluster_nodes = [node for _, node in pings]
+            raise
+        self.actor_ids = [a._actor_id.hex() for a in self.actors]
+        self.calls = [0] * self.n_hosts  # calls made to each host
+        self.reused = self.n_hosts - (POOL.started - started_before)
+
+    def _load(self, program: HostProgram, shared: Any) -> list[str]:
+        """Load each host's devices; an actor found dead (a pooled one killed
+        since its last run) is replaced by a fresh one, once."""
+        import ray
+
+        refs = [
+            a.load.remote(program, shared, self.devices_of(h)) for h, a in enumerate(self.actors)
+        ]
+        nodes = []
+        for h, ref in enumerate(refs):
+            for attempt in (0, 1):
+                try:
+                    nodes.append(ray.get(ref)[1])
+                    break
+                except ray.exceptions.RayActorError as e:
+                    if attempt == 1:
+                        self.failed.add(h)
+                        raise SimulationError(f"a Ray host failed to start: {_reason(e)}") from None
+                    self.actors[h] = POOL.replace(self.nodes[h], start_actor)
+                    ref = self.actors[h].load.remote(program, shared, self.devices_of(h))
+                except ray.exceptions.RayTaskError as e:
+                    raise e.as_instanceof_cause() from None
+        return nodes
 
     @classmethod
     def start(
@@ -206,13 +287,15 @@ class RayBackend:
         hosts: Hosts = None,
         address: str | None = None,
         modules: list[ModuleType] | None = None,
+        placement: Placement = "graph",
     ) -> RayBackend:
         started = connect(address)
         try:
             k, chosen = host_count(hosts, setup.n_nodes)
-            backend = cls(program, setup, k, modules or [])
+            backend = cls(program, setup, k, modules or [], placement)
         except BaseException:
             if started:
+                POOL.clear()
                 shutdown()
             raise
         backend.started_ray = started
@@ -228,26 +311,42 @@ class RayBackend:
 
     def submit(self, host: int, requests: list[Request]) -> RayFuture:
         method: Any = self.actors[host].call
-        return RayFuture(method.options(num_returns=2).remote(requests), host, self)
+        seq = self.calls[host]
+        self.calls[host] += 1
+        return RayFuture(method.options(num_returns=2).remote(requests, seq), host, seq, self)
 
     def describe(self) -> dict[str, Any]:
-        """How the host count was chosen, and how many hosts ran on each
-        cluster node."""
+        """How the host count was chosen, how many hosts ran on each cluster
+        node, and how many were warm actors reused from an earlier run."""
         counts: dict[str, int] = {}
         for node in getattr(self, "cluster_nodes", []):
             counts[node] = counts.get(node, 0) + 1
-        return {"hosts_chosen": self.chosen, "cluster_nodes": counts}
+        return {
+            "hosts_chosen": self.chosen,
+            "cluster_nodes": counts,
+            "hosts_reused": int(getattr(self, "reused", 0)),
+        }
 
     def close(self) -> None:
+        """Give the live hosts back to the process's pool (Ray started by this
+        run: shut it down, pool and all)."""
         import ray
 
-        for a in getattr(self, "actors", []):
+        actors = getattr(self, "actors", [])
+        healthy = [(a, self.nodes[h]) for h, a in enumerate(actors) if h not in self.failed]
+        for h in self.failed:
             with contextlib.suppress(Exception):  # already gone: nothing to release
-                ray.kill(a)
+                ray.kill(actors[h])
         self.actors = []
         if getattr(self, "started_ray", False):
             self.started_ray = False
+            POOL.clear()
+            for a, _ in healthy:
+                with contextlib.suppress(Exception):
+                    ray.kill(a)
             shutdown()
+            return
+        POOL.release(healthy)
 
 
 __all__ = ["RayBackend", "register_by_value"]

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Literal, Protocol
 
+from netsim.assignment import Placement
 from netsim.dispatch import Backend
 from netsim.errors import InputError
 from netsim.kernel import HostProgram, HostSetup
@@ -27,7 +28,8 @@ class BackendFactory(Protocol):
     """Starts the hosts of one run: ``hosts`` of them, one per device
     (:data:`PER_DEVICE`), or the backend's default (``None``), on the cluster
     at ``address`` where that means something. ``modules`` are scenario-file
-    modules whose classes travel by value."""
+    modules whose classes travel by value. ``placement`` says how devices are
+    spread over hosts (:func:`netsim.assignment.assign_hosts`)."""
 
     def __call__(
         self,
@@ -37,6 +39,7 @@ class BackendFactory(Protocol):
         hosts: Hosts,
         address: str | None,
         modules: list[ModuleType],
+        placement: Placement = "graph",
     ) -> Backend: ...
 
 

@@ -53,13 +53,6 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def partition(n_devices: int, hosts: int) -> np.ndarray:
-    """Host of each device: contiguous blocks of nearly equal size."""
-    if hosts < 1:
-        raise ValueError("hosts must be >= 1")
-    return (np.arange(n_devices) * hosts) // max(n_devices, 1)
-
-
 @dataclass(frozen=True)
 class PayloadSource:
     """Message contents for :meth:`netsim.simulation.Simulation.inbox`: the row

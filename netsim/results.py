@@ -284,3 +284,30 @@ def write_run(result: Result, out: Path, force: bool = False, graphml: bool | No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def render_run(result: Result, graphml: bool | None = None) -> dict[str, bytes]:
+    """The files of ``result``'s output directory, as bytes by file name: what
+    :func:`write_run` would write, formatted here (e.g. on a sweep worker, so
+    that the driver only stores them, with :func:`write_rendered`)."""
+    with tempfile.TemporaryDirectory(prefix="netsim-render-") as tmp:
+        out = write_run(result, Path(tmp) / "run", graphml=graphml)
+        return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+def write_rendered(out: Path, files: dict[str, bytes]) -> Path:
+    """Write a run directory rendered by :func:`render_run` to ``out``,
+    atomically, replacing what is there (a run not recorded as done)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        tmp.chmod(umask_mode())
+        for name, data in files.items():
+            (tmp / Path(name).name).write_bytes(data)
+        if out.exists():
+            shutil.rmtree(out)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

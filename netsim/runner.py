@@ -28,6 +28,7 @@ import topologies
 from netsim import __version__, backends, provenance
 from netsim import rng as rngs
 from netsim.algorithm import Algorithm
+from netsim.assignment import Placement, cross_fraction
 from netsim.backends import PER_DEVICE, Hosts
 from netsim.devices import Devices
 from netsim.dispatch import Backend, Dispatcher
@@ -216,6 +217,7 @@ def run(
     address: str | None = None,
     trace: str | Path | None = None,
     progress: Callable[[float], None] | None = None,
+    placement: Placement = "graph",
 ) -> Result:
     """Run ``scenario`` and return its :class:`Result`.
 
@@ -224,7 +226,9 @@ def run(
     ``"per-device"`` for one each (default: the backend's choice; inline:
     one; Ray: one per CPU of the cluster); ``address``: a Ray cluster to join
     (default: ``RAY_ADDRESS`` or a new local instance); ``trace``: a failure
-    trace that replaces the scenario's own failures.
+    trace that replaces the scenario's own failures; ``placement``: how
+    devices are spread over hosts (``"graph"``: blocks of a bandwidth-reducing
+    order, so few messages cross hosts; ``"blocks"``: blocks of ids).
     """
     wall_start = time.perf_counter()
     factory = backends.get(backend)
@@ -265,7 +269,9 @@ def run(
         self_weight=prepared.self_weight,
     )
     modules = [m for name, m in sys.modules.items() if name.startswith(MODULE_PREFIX)]
-    hosts_backend: Backend = factory(program, setup, hosts=hosts, address=address, modules=modules)
+    hosts_backend: Backend = factory(
+        program, setup, hosts=hosts, address=address, modules=modules, placement=placement
+    )
     try:
         dispatcher = Dispatcher(hosts_backend)
         sim = Simulation(
@@ -309,6 +315,11 @@ def run(
         "wall_time_s": time.perf_counter() - wall_start,
         "events": int(devices.jobs + counts.sent + len(injector.log.events)),
         "host_calls": dispatcher.calls,
+        "placement": placement,
+        "links_cross_hosts": cross_fraction(
+            hosts_backend.assignment, prepared.links.src, prepared.links.dst
+        ),
+        "messages_cross_hosts": sim.messages_crossing / max(sim.messages_counted, 1),
         "messages": counts.as_dict(),
         "bytes_sent": float(network.node_bytes_sent.sum()),
         "energy_J": float(per_device["energy_J"].sum()),

@@ -28,7 +28,7 @@ from netsim import rng as rngs
 from netsim.devices import Devices
 from netsim.dispatch import CallResult, Dispatcher, PayloadSource
 from netsim.kernel import HostProgram, Inbox, Request
-from netsim.messages import MessageBatch
+from netsim.messages import CANCELLED, MessageBatch
 from netsim.network import Network
 from netsim.results import RESERVED_TABLES
 
@@ -108,6 +108,8 @@ class Simulation:
         self.metrics = MetricLog()
         self.tables: dict[str, pd.DataFrame] = {}
         self._progress = progress
+        self.messages_counted = 0  # messages sent (by a node that was up) ...
+        self.messages_crossing = 0  # ... and those of them between devices on different hosts
 
     # ------------------------------------------------------------ state
     @property
@@ -165,6 +167,7 @@ class Simulation:
         contents at row ``i``."""
         batch = self.network.broadcast(self.now, senders, np.asarray(t_queue, dtype=float), size)
         batch.payload = payload
+        self._count_crossing(batch)
         return batch
 
     def unicast(
@@ -179,7 +182,15 @@ class Simulation:
         message ``i``'s contents at row ``i``."""
         batch = self.network.unicast(self.now, src, dst, t_queue, size)
         batch.payload = payload
+        self._count_crossing(batch)
         return batch
+
+    def _count_crossing(self, batch: MessageBatch) -> None:
+        """Count the batch's messages, and those whose contents cross hosts."""
+        host = self.dispatcher.backend.assignment
+        sent = batch.fate != CANCELLED
+        self.messages_counted += int(np.count_nonzero(sent))
+        self.messages_crossing += int(np.count_nonzero(sent & (host[batch.src] != host[batch.dst])))
 
     def delivered(self, batch: MessageBatch) -> np.ndarray:
         """Indices of ``batch``'s messages delivered by now."""

@@ -38,7 +38,7 @@ from netsim import scenario_file
 from netsim.backends import Hosts
 from netsim.errors import InputError, first_line
 from netsim.outputs import check_writable, write_atomic
-from netsim.results import Result, load_run
+from netsim.results import Result, load_run, render_run, write_rendered
 from netsim.sweep_spec import SPEC_FILE, SweepSpec, build_spec, read_spec
 
 __all__ = ["SPEC_FILE", "Sweep", "SweepSpec", "build_spec", "load_sweep", "read_spec", "run_sweep"]
@@ -100,7 +100,8 @@ def prepare_dir(
 def run_point(
     scenario_path: str, fallback_path: str, params: dict[str, Any], backend: str, hosts: Hosts
 ) -> dict[str, Any]:
-    """Run one point where Ray put it; return the result and where it ran."""
+    """Run one point where Ray put it; return its output files (formatted
+    here, so that the driver only stores them) and where it ran."""
     from netsim.runner import run
 
     path = scenario_path if Path(scenario_path).is_file() else fallback_path
@@ -110,7 +111,8 @@ def run_point(
             "share it or pass --working-dir"
         )
     result = run(scenario_file.load(path).build(params), backend=backend, hosts=hosts)
-    return {"result": result, "node": _node_id(), "host": socket.gethostname()}
+    files = render_run(result)
+    return {"files": files, "node": _node_id(), "host": socket.gethostname()}
 
 
 def _node_id() -> str | None:
@@ -269,7 +271,7 @@ def _collect(out: Path, i: int, ref: Any, progress: Progress) -> None:
             "error": f"{type(e).__name__}: {first_line(e)}",
         }
     else:
-        got["result"].write(point_dir(out, i), force=True)  # a point not recorded as done
+        write_rendered(point_dir(out, i), got["files"])  # a point not recorded as done
         meta |= {"status": "done", "node": got["node"], "host": got["host"]}
     write_atomic(out / POINTS_DIR / f"{i:05d}.json", json.dumps(meta) + "\n")
     if meta["status"] == "done":
