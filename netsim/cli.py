@@ -114,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             scenario,
             backend=backend,
             hosts=args.hosts,
+            placement=args.placement,
             address=args.address,
             trace=args.trace,
             progress=None if bar is None else bar.update_to,

@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         "default: inline, one; ray, one per CPU of the cluster",
     )
     run.add_argument(
+        "--placement",
+        choices=("graph", "blocks"),
+        default="graph",
+        help="how devices are cut into hosts: graph (reverse Cuthill-McKee order, so that "
+        "few messages cross hosts; default) or blocks (by device id); results are the same",
+    )
+    run.add_argument(
         "--trace",
         type=Path,
         default=None,

@@ -382,3 +382,19 @@ def test_run_on_ray_from_the_command_line(ray_session: None, tmp_path, capsys) -
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["backend"], summary["hosts"]) == ("ray", 2)
     assert "ray, 2 host(s)" in stdout
+
+
+def test_placement_flag_changes_where_devices_run_not_results(tmp_path, capsys) -> None:
+    summaries, metrics = {}, {}
+    for placement in ("graph", "blocks"):
+        out = tmp_path / placement
+        args = ["run", CONSENSUS, "--hosts", "3", "--placement", placement, "--out", str(out)]
+        code, _, _ = run_cli(args, capsys)
+        assert code == 0
+        summaries[placement] = json.loads((out / "summary.json").read_text())
+        metrics[placement] = pd.read_parquet(out / "metrics.parquet")
+    assert summaries["graph"]["placement"] == "graph"
+    assert summaries["blocks"]["placement"] == "blocks"
+    pd.testing.assert_frame_equal(metrics["graph"], metrics["blocks"])
+    code, _, err = run_cli(["run", CONSENSUS, "--placement", "random"], capsys)
+    assert code == 2 and "--placement" in err
