@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from netsim.runner import Prepared
+    from netsim.prepare import Prepared
 
 NODE_KEYS = ("node",)
 LINK_KEYS = ("src", "dst")

@@ -27,13 +27,18 @@ class LinkTable:
 
     @classmethod
     def from_graph(cls, graph: nx.Graph) -> LinkTable:
-        edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
-        if graph.is_directed():
-            src, dst = edges[:, 0], edges[:, 1]
-        else:
-            src = np.concatenate([edges[:, 0], edges[:, 1]])
-            dst = np.concatenate([edges[:, 1], edges[:, 0]])
-        return cls.from_arrays(graph.number_of_nodes(), src, dst)
+        edges = list(graph.edges())
+        return cls.from_edges(graph.number_of_nodes(), edges, directed=graph.is_directed())
+
+    @classmethod
+    def from_edges(cls, n: int, edges: list[tuple[int, int]], *, directed: bool) -> LinkTable:
+        """The table of ``n`` nodes and ``edges`` (each two links unless ``directed``)."""
+        pairs = np.array(edges, dtype=np.int64).reshape(-1, 2)
+        if directed:
+            return cls.from_arrays(n, pairs[:, 0], pairs[:, 1])
+        src = np.concatenate([pairs[:, 0], pairs[:, 1]])
+        dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
+        return cls.from_arrays(n, src, dst)
 
     @classmethod
     def from_arrays(cls, n: int, src: np.ndarray, dst: np.ndarray) -> LinkTable:

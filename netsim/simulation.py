@@ -29,6 +29,7 @@ from netsim.devices import Devices
 from netsim.dispatch import CallResult, Dispatcher, PayloadSource
 from netsim.kernel import HostProgram, Inbox, Request
 from netsim.messages import MessageBatch
+from netsim.metric_log import MetricLog
 from netsim.network import Network
 from netsim.results import RESERVED_TABLES
 
@@ -51,34 +52,6 @@ class Computation:
     def payload(self, i: int, key: str) -> PayloadSource:
         """Payload ``key`` of request ``i``, as message contents (left on the hosts)."""
         return self.result.payload(i, key)
-
-
-class MetricLog:
-    """Long-format metric rows: time, step, node (-1 = network), metric, value."""
-
-    def __init__(self) -> None:
-        self.time: list[float] = []
-        self.step: list[int] = []
-        self.node: list[int] = []
-        self.metric: list[str] = []
-        self.value: list[float] = []
-
-    def add(self, time: float, step: int, node: int, metric: str, value: float) -> None:
-        self.time.append(float(time))
-        self.step.append(int(step))
-        self.node.append(int(node))
-        self.metric.append(metric)
-        self.value.append(float(value))
-
-    def extend(
-        self, time: float, step: int, nodes: np.ndarray, metric: str, values: np.ndarray
-    ) -> None:
-        k = len(nodes)
-        self.time.extend([float(time)] * k)
-        self.step.extend([int(step)] * k)
-        self.node.extend(np.asarray(nodes, dtype=np.int64).tolist())
-        self.metric.extend([metric] * k)
-        self.value.extend(np.broadcast_to(np.asarray(values, dtype=float), (k,)).tolist())
 
 
 class Simulation:
