@@ -5,6 +5,7 @@ network, the failure model and algorithms look links up in O(log E)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import networkx as nx
 import numpy as np
@@ -54,11 +55,16 @@ class LinkTable:
     def __len__(self) -> int:
         return len(self.src)
 
+    @cached_property
+    def _keys(self) -> np.ndarray:
+        """``dst * n + src`` of every link: sorted, as the links are."""
+        return self.dst * self.n_nodes + self.src
+
     def index(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Link ids of the pairs ``src[i] -> dst[i]``; ``ValueError`` if one is not a link."""
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
-        keys = self.dst * self.n_nodes + self.src
+        keys = self._keys
         want = dst * self.n_nodes + src
         pos = np.searchsorted(keys, want)
         pos_c = np.minimum(pos, len(keys) - 1) if len(keys) else pos

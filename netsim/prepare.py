@@ -53,11 +53,20 @@ class Prepared:
     node_arrays: dict[str, np.ndarray]
     link_weight: np.ndarray | None
     self_weight: np.ndarray | None
+    node_floats: dict[str, np.ndarray]  # node attributes that are a float on every node
+    edge_floats: dict[str, np.ndarray]  # edge attributes that are a float on every edge
+    node_names: tuple[str, ...]  # every node attribute of the graph, sorted
 
     def link_array(self, name: str) -> np.ndarray:
         """Edge attribute ``name`` for every directed link."""
-        per_edge = np.array([d[name] for d in self.edge_data], dtype=float)
+        per_edge = self.edge_floats.get(name)
+        if per_edge is None:
+            per_edge = np.array([d[name] for d in self.edge_data], dtype=float)
         return per_edge[self.edge_of_link] if len(per_edge) else np.zeros(0)
+
+    def edge_names(self) -> list[str]:
+        """Every edge attribute of the graph, sorted."""
+        return sorted(Counter(chain.from_iterable(self.edge_data)))
 
 
 BYTES_PER_ROW = 100  # a metric row held in Python lists, at least (measured about 120)
@@ -129,8 +138,10 @@ def prepare(scenario: Scenario) -> Prepared:
     order = np.argsort(edge_key)
     link_key = np.minimum(links.src, links.dst) * n + np.maximum(links.src, links.dst)
     edge_of_link = order[np.searchsorted(edge_key[order], link_key)] if len(edges) else links.src
-    node_data = dict(node_items)
-    node_arrays = _node_arrays([node_data[k] for k in range(n)], algorithm)
+    by_id = dict(node_items)
+    node_data = [by_id[k] for k in range(n)]
+    node_arrays = _node_arrays(node_data, algorithm)
+    node_names = tuple(sorted(Counter(chain.from_iterable(node_data))))
     link_weight = self_weight = None
     if algorithm.combination is not None:
         w = topologies.combination_weights(graph, algorithm.combination)
@@ -139,8 +150,28 @@ def prepare(scenario: Scenario) -> Prepared:
         self_weight = w.self_weight
     edge_data = [d for *_, d in edge_items]
     return Prepared(
-        graph, links, edges, edge_data, edge_of_link, node_arrays, link_weight, self_weight
+        graph,
+        links,
+        edges,
+        edge_data,
+        edge_of_link,
+        node_arrays,
+        link_weight,
+        self_weight,
+        node_floats=_floats(node_data, node_names),
+        edge_floats=_floats(edge_data, topologies.LINK_ATTRIBUTES),
+        node_names=node_names,
     )
+
+
+def _floats(data: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The attributes of ``names`` that are a ``float`` in every dict of ``data``."""
+    out = {}
+    for name in names:
+        values = [d.get(name) for d in data]
+        if set(map(type, values)) == {float}:
+            out[name] = np.array(values, dtype=np.float64)
+    return out
 
 
 def _components(links: LinkTable) -> int:
