@@ -113,14 +113,14 @@ def prepare(scenario: Scenario) -> Prepared:
         )
     if nx.number_of_selfloops(graph):
         raise InputError(f"scenario {scenario.name!r}: the topology has self-loops")
-    edge_items = list(graph.edges(data=True))
+    edge_items = [e for e in graph.edges(data=True)]  # list() would iterate it twice (len)
     if not _complete(graph, [d for _, d in node_items], [d for *_, d in edge_items]):
         if graph is scenario.graph:
             graph = nx.Graph(graph)  # a copy; the user's graph is not touched
         topologies.assign_devices(graph, "homogeneous")  # fills only what is missing
         topologies.assign_links(graph)
         node_items = list(graph.nodes(data=True))
-        edge_items = list(graph.edges(data=True))
+        edge_items = [e for e in graph.edges(data=True)]  # list() would iterate it twice (len)
     _check_attributes(node_items, edge_items)
     algorithm = scenario.algorithm
     check_size(algorithm)
@@ -144,7 +144,7 @@ def prepare(scenario: Scenario) -> Prepared:
     node_names = tuple(sorted(Counter(chain.from_iterable(node_data))))
     link_weight = self_weight = None
     if algorithm.combination is not None:
-        w = topologies.combination_weights(graph, algorithm.combination)
+        w = topologies.combination_weights(graph, algorithm.combination, pairs)
         link_weight = np.zeros(len(links))
         link_weight[links.index(w.src, w.dst)] = w.weight
         self_weight = w.self_weight
