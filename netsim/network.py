@@ -168,13 +168,7 @@ class Network:
         link = self.links.index(src, dst)
         duration = size / self._link_rate[link]
         begin, end = np.empty(len(src)), np.empty(len(src))
-        order = np.lexsort((np.arange(len(src)), t_queue, src))
-        # FIFO per sender: walk the k-th message of every sender at once
-        first = np.r_[True, src[order][1:] != src[order][:-1]] if len(src) else np.array([], bool)
-        group_start = np.maximum.accumulate(np.where(first, np.arange(len(src)), 0))
-        rank = np.arange(len(src)) - group_start
-        for r in range(int(rank.max(initial=-1)) + 1):
-            idx = order[rank == r]
+        for idx in _fifo_ranks(src, t_queue):
             s = src[idx]
             start = np.maximum(t_queue[idx], self.uplink_free[s])
             begin[idx] = start
@@ -382,12 +376,25 @@ class Network:
         return counts
 
 
+def _fifo_ranks(src: np.ndarray, t_queue: np.ndarray) -> list[np.ndarray]:
+    """Messages grouped by their rank in their sender's queue (by ``t_queue``,
+    ties in the given order): every sender's k-th message at once."""
+    if len(src) <= 1:  # one message (gossip): no sort
+        return [np.arange(len(src))]
+    order = np.lexsort((np.arange(len(src)), t_queue, src))
+    first = np.r_[True, src[order][1:] != src[order][:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(src)), 0))
+    rank = np.arange(len(src)) - group_start
+    return [order[rank == r] for r in range(int(rank.max()) + 1)]
+
+
 def _accumulate(total: np.ndarray, index: np.ndarray, weights: np.ndarray) -> None:
-    """``total += bincount(index, weights, minlength=len(total))``, in time
-    O(k log k) for ``k`` indices rather than O(len(total)) when ``k`` is small
-    (same sums in the same order, so the same bits)."""
-    if len(index) * 16 >= len(total):
+    """``total += bincount(index, weights, minlength=len(total))``, same sums in
+    the same order, in O(k log k) for few indices rather than O(len(total))."""
+    if len(index) == 1:  # one message (gossip): no sort, no bincount
+        total[index[0]] += weights[0]
+    elif len(index) * 16 >= len(total):
         total += np.bincount(index, weights=weights, minlength=len(total))
-        return
-    bins, which = np.unique(index, return_inverse=True)
-    total[bins] += np.bincount(which, weights=weights, minlength=len(bins))
+    elif len(index):
+        bins, which = np.unique(index, return_inverse=True)
+        total[bins] += np.bincount(which, weights=weights, minlength=len(bins))
