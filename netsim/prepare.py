@@ -224,9 +224,9 @@ def _check_attributes(node_items: list[tuple[Any, dict]], edge_items: list[tuple
         if any(name in data for *_, data in edge_items):
             u, v, _ = next(e for e in edge_items if name in e[2])
             raise reserved(f"link {u}-{v}", name, "links.parquet")
-    fast = {name: _numbers([d[name] for *_, d in edge_items]) for name in ("latency_s", "loss")}
+    latency = _numbers([d["latency_s"] for *_, d in edge_items])
     bandwidth = _numbers([d["bandwidth_Bps"] for *_, d in edge_items])
-    latency, loss = fast["latency_s"], fast["loss"]
+    loss = _numbers([d["loss"] for *_, d in edge_items])
     if (
         latency is not None
         and loss is not None
@@ -237,13 +237,13 @@ def _check_attributes(node_items: list[tuple[Any, dict]], edge_items: list[tuple
     ):
         return
     for u, v, data in edge_items:  # find the first bad one
-        latency, bandwidth, loss = data["latency_s"], data["bandwidth_Bps"], data["loss"]
-        if not (isinstance(latency, int | float) and math.isfinite(latency) and latency >= 0):
-            raise bad(f"link {u}-{v}", "latency_s", latency, "a finite number >= 0")
-        if not (isinstance(bandwidth, int | float) and bandwidth > 0):
-            raise bad(f"link {u}-{v}", "bandwidth_Bps", bandwidth, "a number > 0 (inf: no cap)")
-        if not (isinstance(loss, int | float) and 0 <= loss < 1):
-            raise bad(f"link {u}-{v}", "loss", loss, "a probability in [0, 1)")
+        lat, bw, p = data["latency_s"], data["bandwidth_Bps"], data["loss"]
+        if not (isinstance(lat, int | float) and math.isfinite(lat) and lat >= 0):
+            raise bad(f"link {u}-{v}", "latency_s", lat, "a finite number >= 0")
+        if not (isinstance(bw, int | float) and bw > 0):
+            raise bad(f"link {u}-{v}", "bandwidth_Bps", bw, "a number > 0 (inf: no cap)")
+        if not (isinstance(p, int | float) and 0 <= p < 1):
+            raise bad(f"link {u}-{v}", "loss", p, "a probability in [0, 1)")
 
 
 def _node_arrays(node_data: list[dict[str, Any]], algorithm: Algorithm) -> dict[str, np.ndarray]:

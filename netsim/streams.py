@@ -61,14 +61,14 @@ def seed_words(seed: int, purpose: str, index: np.ndarray) -> np.ndarray:
 
     def hashmix(value: np.ndarray) -> np.ndarray:
         nonlocal hash_const
-        value = value ^ np.uint32(hash_const)
+        value = np.bitwise_xor(value, np.uint32(hash_const))
         hash_const = (hash_const * _MULT_A) & _M32
-        value = value * np.uint32(hash_const)
-        return value ^ (value >> np.uint32(_XSHIFT))
+        value = np.multiply(value, np.uint32(hash_const), dtype=np.uint32)
+        return np.bitwise_xor(value, np.right_shift(value, np.uint32(_XSHIFT)))
 
     def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        result = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
-        return result ^ (result >> np.uint32(_XSHIFT))
+        result: np.ndarray = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
+        return np.bitwise_xor(result, np.right_shift(result, np.uint32(_XSHIFT)))
 
     with np.errstate(over="ignore"):
         pool = [hashmix(entropy[i]) for i in range(_POOL)]
@@ -106,7 +106,7 @@ def pcg64_states(seed: int, purpose: str, index: np.ndarray) -> list[tuple[int, 
     return [pcg64_state(tuple(w)) for w in seed_words(seed, purpose, index).tolist()]
 
 
-def _state_dict(state: int, inc: int) -> dict[str, Any]:
+def _state_dict(state: int, inc: int) -> Any:
     return {
         "bit_generator": "PCG64",
         "state": {"state": state, "inc": inc},
