@@ -29,28 +29,38 @@ class LinkTable:
     @classmethod
     def from_graph(cls, graph: nx.Graph) -> LinkTable:
         edges = list(graph.edges())
-        return cls.from_edges(graph.number_of_nodes(), edges, directed=graph.is_directed())
+        return cls.from_edges(graph.number_of_nodes(), edges, directed=graph.is_directed())[0]
 
     @classmethod
-    def from_edges(cls, n: int, edges: list[tuple[int, int]], *, directed: bool) -> LinkTable:
-        """The table of ``n`` nodes and ``edges`` (each two links unless ``directed``)."""
+    def from_edges(
+        cls, n: int, edges: list[tuple[int, int]], *, directed: bool
+    ) -> tuple[LinkTable, np.ndarray]:
+        """The table of ``n`` nodes and ``edges`` (each two links unless
+        ``directed``: ``u -> v`` first, then every ``v -> u``), and the position
+        in that list of links of each link of the table."""
         pairs = np.array(edges, dtype=np.int64).reshape(-1, 2)
         if directed:
-            return cls.from_arrays(n, pairs[:, 0], pairs[:, 1])
+            return cls.sorted_from(n, pairs[:, 0], pairs[:, 1])
         src = np.concatenate([pairs[:, 0], pairs[:, 1]])
         dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
-        return cls.from_arrays(n, src, dst)
+        return cls.sorted_from(n, src, dst)
 
     @classmethod
     def from_arrays(cls, n: int, src: np.ndarray, dst: np.ndarray) -> LinkTable:
         """The table of the directed links ``src[i] -> dst[i]`` among ``n`` nodes."""
+        return cls.sorted_from(n, src, dst)[0]
+
+    @classmethod
+    def sorted_from(cls, n: int, src: np.ndarray, dst: np.ndarray) -> tuple[LinkTable, np.ndarray]:
+        """The table of the links ``src[i] -> dst[i]``, and ``order``: link ``k``
+        of the table is ``src[order[k]] -> dst[order[k]]``."""
         src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
         order = np.lexsort((src, dst))
         src, dst = src[order], dst[order]
         in_ptr = np.concatenate([[0], np.cumsum(np.bincount(dst, minlength=n))])
         out_links = np.lexsort((dst, src))
         out_ptr = np.concatenate([[0], np.cumsum(np.bincount(src, minlength=n))])
-        return cls(n, src, dst, in_ptr, out_ptr, out_links)
+        return cls(n, src, dst, in_ptr, out_ptr, out_links), order
 
     def __len__(self) -> int:
         return len(self.src)

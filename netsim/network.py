@@ -52,7 +52,17 @@ from collections.abc import Callable
 import numpy as np
 
 from netsim.link_table import LinkTable
-from netsim.messages import CANCELLED, DROPPED, LOST, OK, MessageBatch, MessageCounts
+from netsim.messages import (
+    CANCELLED,
+    DROPPED,
+    LOST,
+    OK,
+    MessageBatch,
+    MessageCounts,
+    accumulate,
+    fifo_ranks,
+    read_only,
+)
 
 
 class Network:
@@ -93,6 +103,8 @@ class Network:
         self.node_bytes_received = np.zeros(n)
         self.on_send: Callable[[np.ndarray], None] | None = None  # the battery watch's hook
         self._update_rates()
+        self._all_links = read_only(np.arange(e))  # shared by the batches of every link
+        self._all_links_src, self._all_links_dst = read_only(links.src), read_only(links.dst)
         # the parameters as the scenario gave them, before any event changes them
         self.nominal_latency_s = self.latency_s.copy()
         self.nominal_broadcast_rate = self._broadcast_rate.copy()
@@ -128,23 +140,29 @@ class Network:
         t_queue = np.broadcast_to(np.asarray(t_queue, dtype=float), senders.shape)
         size = np.broadcast_to(np.asarray(size, dtype=float), senders.shape)
         n = self.links.n_nodes
-        position = np.full(n, -1, dtype=np.int64)
-        position[senders] = np.arange(len(senders))
-        if not np.array_equal(position[senders], np.arange(len(senders))):
-            raise ValueError("broadcast: senders must be distinct")
-        link = np.flatnonzero(position[self.links.src] >= 0)  # sorted by (dst, src)
-        msg_sender = position[self.links.src[link]]
+        every = len(senders) == n and bool(np.all(senders == np.arange(n)))
+        if every:  # every node sends (no failures): every link, no gathers
+            link, msg_sender = self._all_links, self._all_links_src
+            has_links = np.diff(self.links.out_ptr) > 0
+        else:
+            position = np.full(n, -1, dtype=np.int64)
+            position[senders] = np.arange(len(senders))
+            if not np.array_equal(position[senders], np.arange(len(senders))):
+                raise ValueError("broadcast: senders must be distinct")
+            link = np.flatnonzero(position[self.links.src] >= 0)  # sorted by (dst, src)
+            msg_sender = position[self.links.src[link]]
+            has_links = np.bincount(msg_sender, minlength=len(senders)) > 0
         start = np.maximum(t_queue, self.uplink_free[senders])
         end = start + size / self._broadcast_rate[senders]
-        has_links = np.bincount(msg_sender, minlength=len(senders)) > 0
         self.uplink_free[senders[has_links]] = end[has_links]
         return self._batch(
             now,
+            every,
             link=link,
             tx=msg_sender,
             size=size[msg_sender],
             t_queue=t_queue[msg_sender],
-            t_arrive=end[msg_sender] + self.latency_s[link],
+            t_arrive=end[msg_sender] + (self.latency_s if every else self.latency_s[link]),
             tx_src=senders,
             tx_size=np.where(has_links, size, 0.0),
             tx_start=start,
@@ -168,7 +186,7 @@ class Network:
         link = self.links.index(src, dst)
         duration = size / self._link_rate[link]
         begin, end = np.empty(len(src)), np.empty(len(src))
-        for idx in _fifo_ranks(src, t_queue):
+        for idx in fifo_ranks(src, t_queue):
             s = src[idx]
             start = np.maximum(t_queue[idx], self.uplink_free[s])
             begin[idx] = start
@@ -187,21 +205,22 @@ class Network:
             tx_end=end,
         )
 
-    def _batch(self, now: float, **arrays: np.ndarray) -> MessageBatch:
+    def _batch(self, now: float, every: bool = False, **arrays: np.ndarray) -> MessageBatch:
+        """A batch of messages on ``arrays["link"]`` (``every``: one on each link, in order)."""
         link = arrays["link"]
         m = len(link)
         fate = np.zeros(m, dtype=np.int8)
         drop_time = np.full(m, np.inf)
-        src = self.links.src[link]
+        src = self._all_links_src if every else self.links.src[link]
+        dst = self._all_links_dst if every else self.links.dst[link]
+        loss = self.loss if every else self.loss[link]
         fate[~self.node_up[src]] = CANCELLED  # a down node sends nothing
-        lossy = self.loss[link] > 0
+        lossy = loss > 0
         if lossy.any():
-            lost = lossy & (self._rng.random(m) < self.loss[link]) & (fate == OK)
+            lost = lossy & (self._rng.random(m) < loss) & (fate == OK)
             fate[lost] = LOST
             drop_time[lost] = arrays["t_arrive"][lost]
-        batch = MessageBatch(
-            src=src, dst=self.links.dst[link], fate=fate, drop_time=drop_time, **arrays
-        )
+        batch = MessageBatch(src=src, dst=dst, fate=fate, drop_time=drop_time, **arrays)
         if np.any(batch.t_queue < now):
             raise ValueError("messages cannot be queued in the past")
         self._live[self._next_key] = batch
@@ -311,11 +330,11 @@ class Network:
             self._add_bytes(b, b.fate != CANCELLED, b.fate == OK)
 
     def _add_bytes(self, b: MessageBatch, sent: np.ndarray, delivered: np.ndarray) -> None:
-        _accumulate(self.link_bytes, b.link[sent], b.size[sent])
-        _accumulate(self.node_bytes_received, b.dst[delivered], b.size[delivered])
+        accumulate(self.link_bytes, b.link[sent], b.size[sent])
+        accumulate(self.node_bytes_received, b.dst[delivered], b.size[delivered])
         tx_sent = np.zeros(len(b.tx_src), dtype=bool)
         tx_sent[b.tx[sent]] = True
-        _accumulate(self.node_bytes_sent, b.tx_src[tx_sent], b.tx_size[tx_sent])
+        accumulate(self.node_bytes_sent, b.tx_src[tx_sent], b.tx_size[tx_sent])
 
     # ---------------------------------------------------------------- energy
     def node_bytes_by(self, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -374,27 +393,3 @@ class Network:
             )
         self._live, self._arrivals = {}, []
         return counts
-
-
-def _fifo_ranks(src: np.ndarray, t_queue: np.ndarray) -> list[np.ndarray]:
-    """Messages grouped by their rank in their sender's queue (by ``t_queue``,
-    ties in the given order): every sender's k-th message at once."""
-    if len(src) <= 1:  # one message (gossip): no sort
-        return [np.arange(len(src))]
-    order = np.lexsort((np.arange(len(src)), t_queue, src))
-    first = np.r_[True, src[order][1:] != src[order][:-1]]
-    group_start = np.maximum.accumulate(np.where(first, np.arange(len(src)), 0))
-    rank = np.arange(len(src)) - group_start
-    return [order[rank == r] for r in range(int(rank.max()) + 1)]
-
-
-def _accumulate(total: np.ndarray, index: np.ndarray, weights: np.ndarray) -> None:
-    """``total += bincount(index, weights, minlength=len(total))``, same sums in
-    the same order, in O(k log k) for few indices rather than O(len(total))."""
-    if len(index) == 1:  # one message (gossip): no sort, no bincount
-        total[index[0]] += weights[0]
-    elif len(index) * 16 >= len(total):
-        total += np.bincount(index, weights=weights, minlength=len(total))
-    elif len(index):
-        bins, which = np.unique(index, return_inverse=True)
-        total[bins] += np.bincount(which, weights=weights, minlength=len(bins))

@@ -125,7 +125,7 @@ def prepare(scenario: Scenario) -> Prepared:
     algorithm = scenario.algorithm
     check_size(algorithm)
     edges = [(int(u), int(v)) for u, v, _ in edge_items]
-    links = LinkTable.from_edges(n, edges, directed=False)
+    links, order = LinkTable.from_edges(n, edges, directed=False)
     if algorithm.needs_connected and n > 1:
         parts = _components(links)
         if parts > 1:
@@ -134,19 +134,16 @@ def prepare(scenario: Scenario) -> Prepared:
                 f"{algorithm.name} needs a connected graph"
             )
     pairs = np.array(edges, dtype=np.int64).reshape(-1, 2)
-    edge_key = pairs.min(axis=1) * n + pairs.max(axis=1)
-    order = np.argsort(edge_key)
-    link_key = np.minimum(links.src, links.dst) * n + np.maximum(links.src, links.dst)
-    edge_of_link = order[np.searchsorted(edge_key[order], link_key)] if len(edges) else links.src
+    edge_of_link = order % len(edges) if len(edges) else links.src  # links: each edge twice
     by_id = dict(node_items)
     node_data = [by_id[k] for k in range(n)]
     node_arrays = _node_arrays(node_data, algorithm)
     node_names = tuple(sorted(Counter(chain.from_iterable(node_data))))
     link_weight = self_weight = None
     if algorithm.combination is not None:
+        # arcs in the order the link table was built from (u -> v, then v -> u)
         w = topologies.combination_weights(graph, algorithm.combination, pairs)
-        link_weight = np.zeros(len(links))
-        link_weight[links.index(w.src, w.dst)] = w.weight
+        link_weight = w.weight[order]
         self_weight = w.self_weight
     edge_data = [d for *_, d in edge_items]
     return Prepared(

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 import netsim
 import topologies
 from algorithms import AverageConsensus
+from netsim.messages import accumulate
 from netsim.metric_log import MetricLog
-from netsim.network import _accumulate
 from netsim.simulation import _positions
 
 
@@ -23,7 +23,7 @@ def test_accumulate_is_a_bincount(index: list[int], seed: int) -> None:
     weights = np.random.default_rng(seed).random(len(index)) * 1e3
     total = np.random.default_rng(seed + 1).random(100)
     want = total + np.bincount(np.array(index, dtype=np.int64), weights, minlength=100)
-    _accumulate(total, np.array(index, dtype=np.int64), weights)
+    accumulate(total, np.array(index, dtype=np.int64), weights)
     assert np.array_equal(total, want)
 
 
