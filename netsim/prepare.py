@@ -114,7 +114,7 @@ def prepare(scenario: Scenario) -> Prepared:
     if nx.number_of_selfloops(graph):
         raise InputError(f"scenario {scenario.name!r}: the topology has self-loops")
     edge_items = [e for e in graph.edges(data=True)]  # list() would iterate it twice (len)
-    if not _complete(graph, [d for _, d in node_items], [d for *_, d in edge_items]):
+    if not _complete(graph, [d for _, d in node_items], [e[2] for e in edge_items]):
         if graph is scenario.graph:
             graph = nx.Graph(graph)  # a copy; the user's graph is not touched
         topologies.assign_devices(graph, "homogeneous")  # fills only what is missing
@@ -145,7 +145,7 @@ def prepare(scenario: Scenario) -> Prepared:
         w = topologies.combination_weights(graph, algorithm.combination, pairs)
         link_weight = w.weight[order]
         self_weight = w.self_weight
-    edge_data = [d for *_, d in edge_items]
+    edge_data = [e[2] for e in edge_items]
     return Prepared(
         graph,
         links,
@@ -218,12 +218,12 @@ def _check_attributes(node_items: list[tuple[Any, dict]], edge_items: list[tuple
     if not edge_items:
         return
     for name in LINK_KEYS:
-        if any(name in data for *_, data in edge_items):
+        if any(name in e[2] for e in edge_items):
             u, v, _ = next(e for e in edge_items if name in e[2])
             raise reserved(f"link {u}-{v}", name, "links.parquet")
-    latency = _numbers([d["latency_s"] for *_, d in edge_items])
-    bandwidth = _numbers([d["bandwidth_Bps"] for *_, d in edge_items])
-    loss = _numbers([d["loss"] for *_, d in edge_items])
+    latency = _numbers([e[2]["latency_s"] for e in edge_items])
+    bandwidth = _numbers([e[2]["bandwidth_Bps"] for e in edge_items])
+    loss = _numbers([e[2]["loss"] for e in edge_items])
     if (
         latency is not None
         and loss is not None

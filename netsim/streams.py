@@ -7,7 +7,7 @@ minute and close to a gigabyte per purpose. Here
 
 - :func:`pcg64_states` computes the seeds of ``n`` streams at once
   (``SeedSequence``'s hash, vectorized over the stream index: O(n) numpy);
-- :class:`Streams` keeps each stream as its PCG64 state (32 bytes) and draws
+- :class:`Streams` keeps each stream as arrays (48 bytes) and draws
   from it through one shared bit generator whose state is swapped in and out;
 - :class:`DeviceGenerators` makes a device's ``Generator`` only when a kernel
   asks for it.
@@ -115,38 +115,54 @@ def _state_dict(state: int, inc: int) -> Any:
     }
 
 
+_M64 = (1 << 64) - 1
+
+
 class Streams:
     """The streams ``rng.generator(seed, purpose, i)`` for ``i`` in ``index``,
-    kept as PCG64 states (two 128-bit integers each) rather than ``Generator``
-    objects. :meth:`draw` runs a function on each stream in turn, through one
-    shared ``Generator``, and keeps where each stream got to."""
+    kept as arrays (their seed words, then their PCG64 states: 48 bytes a
+    stream, no Python object per stream) rather than ``Generator`` objects.
+    :meth:`draw` runs a function on each stream in turn, through one shared
+    ``Generator``, and keeps where each stream got to."""
 
     def __init__(self, seed: int, purpose: str, index: np.ndarray) -> None:
-        self._states = pcg64_states(seed, purpose, index)
+        self._words = seed_words(seed, purpose, index)  # (n, 4): what seeds each stream
+        self._state = np.zeros((len(self._words), 2), dtype=np.uint64)  # (high, low) once drawn
+        self._started = np.zeros(len(self._words), dtype=bool)
         self._bits = np.random.PCG64(0)
         self._gen = np.random.Generator(self._bits)
 
     def __len__(self) -> int:
-        return len(self._states)
+        return len(self._words)
+
+    def _get(self, i: int) -> tuple[int, int]:
+        w0, w1, w2, w3 = (int(x) for x in self._words[i])
+        state, inc = pcg64_state((w0, w1, w2, w3))
+        if self._started[i]:
+            high, low = self._state[i]
+            state = (int(high) << 64) | int(low)
+        return state, inc
 
     def draw(self, fn: Callable[[int, np.random.Generator], None]) -> None:
         """``fn(i, generator)`` for each stream ``i`` in order, ``generator``
         being stream ``i`` where it was left. Costs about 15 us a stream
         besides the draws."""
-        bits, gen, states = self._bits, self._gen, self._states
-        for i, (state, inc) in enumerate(states):
-            bits.state = _state_dict(state, inc)
+        bits, gen = self._bits, self._gen
+        for i in range(len(self._words)):
+            bits.state = _state_dict(*self._get(i))
             fn(i, gen)
             after = bits.state
             if after["has_uint32"]:  # a 32-bit draw left half a word: not kept here
                 raise RuntimeError("Streams: draw whole 64-bit words (no 32-bit draws)")
-            states[i] = (after["state"]["state"], inc)
+            state = after["state"]["state"]
+            self._state[i] = (state >> 64, state & _M64)
+            self._started[i] = True
 
     def iter(self) -> Iterator[np.random.Generator]:
         """Each stream once, from where it was, as a ``Generator`` of its own."""
-        for state, inc in self._states:
+        for i in range(len(self._words)):
             bits = np.random.PCG64(0)
-            bits.state = _state_dict(state, inc)
+            bits.state = _state_dict(*self._get(i))
             yield np.random.Generator(bits)
 
 
