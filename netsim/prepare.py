@@ -17,6 +17,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import networkx as nx
@@ -88,13 +89,43 @@ def check_size(algorithm: Any) -> None:
             )
 
 
-def _complete(graph: nx.Graph, node_data: list[dict[str, Any]], edge_data: list[dict]) -> bool:
+def _complete(n: int, node_keys: Counter[str], edge_data: list[dict[str, Any]]) -> bool:
     """Whether every node and edge has the attributes the models would fill."""
-    keys = Counter(chain.from_iterable(node_data))
-    if any(keys[name] < len(node_data) for name in _FILLED_NODE):
+    if any(node_keys[name] < n for name in _FILLED_NODE):
         return False
     keys = Counter(chain.from_iterable(edge_data))
     return all(keys[name] == len(edge_data) for name in topologies.LINK_ATTRIBUTES)
+
+
+class _Columns:
+    """The values of attributes present in every dict of ``data``, read in one
+    pass over the dicts (not one per attribute: at a million nodes each pass
+    is a cache miss per dict); ``self[name]``: the list of ``name``'s values."""
+
+    def __init__(self, data: list[dict[str, Any]], names: list[str]) -> None:
+        self._data = data
+        self._lists: dict[str, list[Any]] = {}
+        if len(names) == 1:
+            self._lists[names[0]] = [d[names[0]] for d in data]
+        elif names:
+            flat = list(chain.from_iterable(map(itemgetter(*names), data)))
+            k = len(names)
+            self._lists = {name: flat[j::k] for j, name in enumerate(names)}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._lists
+
+    def __getitem__(self, name: str) -> list[Any]:
+        values = self._lists.get(name)
+        return values if values is not None else [d.get(name) for d in self._data]
+
+    def floats(self, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The attributes of ``names`` that are a ``float`` in every dict."""
+        out = {}
+        for name in names:
+            if name in self and set(map(type, self[name])) == {float}:
+                out[name] = np.array(self[name], dtype=np.float64)
+        return out
 
 
 def prepare(scenario: Scenario) -> Prepared:
@@ -114,14 +145,21 @@ def prepare(scenario: Scenario) -> Prepared:
     if nx.number_of_selfloops(graph):
         raise InputError(f"scenario {scenario.name!r}: the topology has self-loops")
     edge_items = [e for e in graph.edges(data=True)]  # list() would iterate it twice (len)
-    if not _complete(graph, [d for _, d in node_items], [e[2] for e in edge_items]):
+    node_keys = Counter(chain.from_iterable(d for _, d in node_items))
+    if not _complete(n, node_keys, [e[2] for e in edge_items]):
         if graph is scenario.graph:
             graph = nx.Graph(graph)  # a copy; the user's graph is not touched
         topologies.assign_devices(graph, "homogeneous")  # fills only what is missing
         topologies.assign_links(graph)
         node_items = list(graph.nodes(data=True))
         edge_items = [e for e in graph.edges(data=True)]  # list() would iterate it twice (len)
-    _check_attributes(node_items, edge_items)
+        node_keys = Counter(chain.from_iterable(d for _, d in node_items))
+    by_id = dict(node_items)
+    node_data = [by_id[k] for k in range(n)]
+    edge_data = [e[2] for e in edge_items]
+    node_columns = _Columns(node_data, sorted(k for k, c in node_keys.items() if c == n))
+    edge_columns = _Columns(edge_data, list(topologies.LINK_ATTRIBUTES))
+    _check_attributes(node_items, edge_items, node_columns, edge_columns)
     algorithm = scenario.algorithm
     check_size(algorithm)
     edges = [(int(u), int(v)) for u, v, _ in edge_items]
@@ -135,17 +173,14 @@ def prepare(scenario: Scenario) -> Prepared:
             )
     pairs = np.array(edges, dtype=np.int64).reshape(-1, 2)
     edge_of_link = order % len(edges) if len(edges) else links.src  # links: each edge twice
-    by_id = dict(node_items)
-    node_data = [by_id[k] for k in range(n)]
-    node_arrays = _node_arrays(node_data, algorithm)
-    node_names = tuple(sorted(Counter(chain.from_iterable(node_data))))
+    node_arrays = _node_arrays(node_data, node_keys, node_columns, algorithm)
+    node_names = tuple(sorted(node_keys))
     link_weight = self_weight = None
     if algorithm.combination is not None:
         # arcs in the order the link table was built from (u -> v, then v -> u)
         w = topologies.combination_weights(graph, algorithm.combination, pairs)
         link_weight = w.weight[order]
         self_weight = w.self_weight
-    edge_data = [e[2] for e in edge_items]
     return Prepared(
         graph,
         links,
@@ -155,20 +190,10 @@ def prepare(scenario: Scenario) -> Prepared:
         node_arrays,
         link_weight,
         self_weight,
-        node_floats=_floats(node_data, node_names),
-        edge_floats=_floats(edge_data, topologies.LINK_ATTRIBUTES),
+        node_floats=node_columns.floats(node_names),
+        edge_floats=edge_columns.floats(topologies.LINK_ATTRIBUTES),
         node_names=node_names,
     )
-
-
-def _floats(data: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The attributes of ``names`` that are a ``float`` in every dict of ``data``."""
-    out = {}
-    for name in names:
-        values = [d.get(name) for d in data]
-        if set(map(type, values)) == {float}:
-            out[name] = np.array(values, dtype=np.float64)
-    return out
 
 
 def _components(links: LinkTable) -> int:
@@ -188,7 +213,15 @@ def _numbers(values: list[Any]) -> np.ndarray | None:
         return None
 
 
-def _check_attributes(node_items: list[tuple[Any, dict]], edge_items: list[tuple]) -> None:
+def _check_attributes(
+    node_items: list[tuple[Any, dict]],
+    edge_items: list[tuple],
+    node_columns: _Columns,
+    edge_columns: _Columns,
+) -> None:
+    """Device and link attributes: numbers in range (checked as arrays; the
+    first bad value, in the graph's order, named in the error)."""
+
     def bad(where: str, name: str, value: Any, expected: str) -> InputError:
         return InputError(f"topology {where}: {name}: expected {expected}, got {value!r}")
 
@@ -200,13 +233,13 @@ def _check_attributes(node_items: list[tuple[Any, dict]], edge_items: list[tuple
             if name in data:
                 raise reserved(f"node {k}", name, "nodes.parquet")
     for name in _POSITIVE + _NON_NEGATIVE:
-        values = [data[name] for _, data in node_items]
-        fast = _numbers(values)
+        fast = _numbers(node_columns[name])
         if fast is not None:
             low_ok = fast > 0 if name in _POSITIVE else fast >= 0
             if np.all(np.isfinite(fast) & low_ok):
                 continue
-        for (k, _), value in zip(node_items, values, strict=True):  # find the first bad one
+        for k, data in node_items:  # find the first bad one
+            value = data[name]
             ok = isinstance(value, int | float) and math.isfinite(value)
             if not ok or (value <= 0 if name in _POSITIVE else value < 0):
                 expected = "a finite number > 0" if name in _POSITIVE else "a finite number >= 0"
@@ -221,9 +254,9 @@ def _check_attributes(node_items: list[tuple[Any, dict]], edge_items: list[tuple
         if any(name in e[2] for e in edge_items):
             u, v, _ = next(e for e in edge_items if name in e[2])
             raise reserved(f"link {u}-{v}", name, "links.parquet")
-    latency = _numbers([e[2]["latency_s"] for e in edge_items])
-    bandwidth = _numbers([e[2]["bandwidth_Bps"] for e in edge_items])
-    loss = _numbers([e[2]["loss"] for e in edge_items])
+    latency = _numbers(edge_columns["latency_s"])
+    bandwidth = _numbers(edge_columns["bandwidth_Bps"])
+    loss = _numbers(edge_columns["loss"])
     if (
         latency is not None
         and loss is not None
@@ -243,12 +276,16 @@ def _check_attributes(node_items: list[tuple[Any, dict]], edge_items: list[tuple
             raise bad(f"link {u}-{v}", "loss", p, "a probability in [0, 1)")
 
 
-def _node_arrays(node_data: list[dict[str, Any]], algorithm: Algorithm) -> dict[str, np.ndarray]:
+def _node_arrays(
+    node_data: list[dict[str, Any]],
+    counts: Counter[str],
+    columns: _Columns,
+    algorithm: Algorithm,
+) -> dict[str, np.ndarray]:
     """Node attributes as arrays by node id (``node_data[k]``: node ``k``'s):
     numbers present on every node as floats; anything else (e.g. a model
     prototype's name) as objects, ``None`` where a node lacks it."""
     n = len(node_data)
-    counts = Counter(chain.from_iterable(node_data))
     names = {name for name, c in counts.items() if c == n}
     for name in algorithm.node_attributes:
         if name not in names:
@@ -259,7 +296,7 @@ def _node_arrays(node_data: list[dict[str, Any]], algorithm: Algorithm) -> dict[
             )
     arrays = {}
     for name in sorted(names):
-        values = [d[name] for d in node_data]
+        values = columns[name]
         numbers = _numbers(values)
         if numbers is None and all(
             isinstance(x, int | float) and not isinstance(x, bool) for x in values
