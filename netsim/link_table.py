@@ -33,12 +33,12 @@ class LinkTable:
 
     @classmethod
     def from_edges(
-        cls, n: int, edges: list[tuple[int, int]], *, directed: bool
+        cls, n: int, edges: list[tuple[int, int]] | np.ndarray, *, directed: bool
     ) -> tuple[LinkTable, np.ndarray]:
         """The table of ``n`` nodes and ``edges`` (each two links unless
         ``directed``: ``u -> v`` first, then every ``v -> u``), and the position
         in that list of links of each link of the table."""
-        pairs = np.array(edges, dtype=np.int64).reshape(-1, 2)
+        pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
         if directed:
             return cls.sorted_from(n, pairs[:, 0], pairs[:, 1])
         src = np.concatenate([pairs[:, 0], pairs[:, 1]])
