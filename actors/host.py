@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from netsim import rng as rngs
 from netsim.kernel import (
     RESET,
     Fetch,
@@ -24,6 +23,7 @@ from netsim.kernel import (
     Request,
     split_outputs,
 )
+from netsim.streams import DeviceGenerators
 
 Reply = tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]
 
@@ -37,7 +37,7 @@ class HostCore:
         self._fetch = fetch  # resolves RemotePayload sources (Ray: ray.get)
         self.local = np.full(setup.n_nodes, -1, dtype=np.int64)
         self.local[setup.devices] = np.arange(len(setup.devices))
-        self.rngs = [rngs.generator(setup.seed, "device", int(d)) for d in setup.devices]
+        self.rngs = DeviceGenerators(setup.seed, "device", setup.devices)  # made when used
         self.state = program.init_state(setup, self.rngs)
 
     def _kernel(self, name: str) -> Kernel:

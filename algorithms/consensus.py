@@ -26,8 +26,8 @@ from algorithms.base import Final, NoChecks, network_rows
 from algorithms.combine import combine, combine_flops
 from algorithms.rounds import synchronous_rounds
 from netsim import checks
-from netsim import rng as rngs
 from netsim.kernel import HostSetup, Inbox, Kernel, KernelCall, Outputs, Payloads, Request
+from netsim.streams import Streams
 
 if TYPE_CHECKING:
     from netsim.simulation import Simulation
@@ -42,10 +42,13 @@ class ConsensusState:
 
 
 def initial_values(seed: int, devices: np.ndarray, dim: int) -> np.ndarray:
-    """``x_k(0) ~ N(0, I)`` from each device's own stream."""
+    """``x_k(0) ~ N(0, I)`` from each device's own stream. O(devices)."""
     out = np.empty((len(devices), dim))
-    for i, d in enumerate(devices):
-        out[i] = rngs.generator(seed, "consensus-init", int(d)).standard_normal(dim)
+
+    def draw(i: int, g: np.random.Generator) -> None:
+        g.standard_normal(out=out[i])
+
+    Streams(seed, "consensus-init", devices).draw(draw)
     return out
 
 

@@ -30,6 +30,7 @@ from netsim import checks
 from netsim import rng as rngs
 from netsim.errors import InputError
 from netsim.kernel import HostSetup, Inbox, Request
+from netsim.streams import Streams
 
 if TYPE_CHECKING:
     from netsim.simulation import Simulation
@@ -89,7 +90,7 @@ class RegressionData:
     target: np.ndarray
     u_std: np.ndarray
     v_std: np.ndarray
-    rngs: list[np.random.Generator]
+    streams: Streams  # each device's ``lms-data`` stream
     chunk: int  # index of the loaded chunk (-1: none)
     u: np.ndarray  # (devices, CHUNK, dim)
     v: np.ndarray  # (devices, CHUNK)
@@ -101,7 +102,7 @@ class RegressionData:
             target=target_vector(setup.seed, dim, nonzeros),
             u_std=np.sqrt(np.asarray(setup.nodes["regressor_var"], dtype=float)[dev]),
             v_std=np.sqrt(np.asarray(setup.nodes["noise_var"], dtype=float)[dev]),
-            rngs=[rngs.generator(setup.seed, "lms-data", int(d)) for d in dev],
+            streams=Streams(setup.seed, "lms-data", dev),
             chunk=-1,
             u=np.empty((len(dev), CHUNK, dim)),
             v=np.empty((len(dev), CHUNK)),
@@ -113,9 +114,7 @@ class RegressionData:
         chunk, offset = divmod(data_index, CHUNK)
         while self.chunk < chunk:  # every device of the host draws the next chunk
             self.chunk += 1
-            for i, g in enumerate(self.rngs):
-                g.standard_normal(out=self.u[i])
-                g.standard_normal(out=self.v[i])
+            self.streams.draw(self._draw)
             self.u *= self.u_std[:, None, None]
             self.v *= self.v_std[:, None]
         if self.chunk != chunk:
@@ -123,6 +122,10 @@ class RegressionData:
         u = self.u[idx, offset]
         # a row-wise sum, not a BLAS product: a row's bits must not depend on the batch
         return u, np.sum(u * self.target, axis=1) + self.v[idx, offset]
+
+    def _draw(self, i: int, g: np.random.Generator) -> None:
+        g.standard_normal(out=self.u[i])
+        g.standard_normal(out=self.v[i])
 
     def err2(self, w: np.ndarray) -> np.ndarray:
         """``||w_k - w*||^2`` per row."""

@@ -82,6 +82,8 @@ class Devices:
         self.exhausted = np.zeros(n, dtype=bool)  # battery empty: down for good
         self.jobs = 0  # jobs with a cost, for the summary's event count
         self._live: list[JobBatch] = []
+        self._held = 0  # batches the list would hold with full retirements only
+        self._held_jobs = 0  # jobs in the list
         self._flops_done = np.zeros(n)  # of retired batches
         self._busy_done = np.zeros(n)
         self._down_done = np.zeros(n)  # of closed down intervals
@@ -126,8 +128,12 @@ class Devices:
         c = costly
         self._live.append(JobBatch(d[c], start[c], finish[c], length[c], f[c].copy()))
         self.jobs += int(costly.sum())
-        if len(self._live) > 64:
+        self._held += 1
+        self._held_jobs += int(costly.sum())
+        if self._held > 64:
             self._retire(now)
+        elif self._held_jobs > 2 * self.n:  # large batches: let the finished ones go now
+            self._retire_oldest(now)
         if self.on_commit is not None:
             self.on_commit(d[costly])
         return finish
@@ -138,9 +144,25 @@ class Devices:
             if b.last > now:
                 keep.append(b)
                 continue
-            np.add.at(self._flops_done, b.device, b.flops)
-            np.add.at(self._busy_done, b.device, b.length)
+            self._fold(b)
         self._live = keep
+        self._held = len(keep)
+        self._held_jobs = sum(len(b.device) for b in keep)
+
+    def _retire_oldest(self, now: float) -> None:
+        """Retire the finished batches at the head of the list only: the totals
+        get the same additions in the same order as :meth:`_retire` gives them
+        (``_held`` still counts them, so full retirements come when they did)."""
+        done = 0
+        while done < len(self._live) and self._live[done].last <= now:
+            self._fold(self._live[done])
+            self._held_jobs -= len(self._live[done].device)
+            done += 1
+        del self._live[:done]
+
+    def _fold(self, b: JobBatch) -> None:
+        np.add.at(self._flops_done, b.device, b.flops)
+        np.add.at(self._busy_done, b.device, b.length)
 
     def live_jobs(self) -> list[JobBatch]:
         """Batches with jobs not finished by now."""

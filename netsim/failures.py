@@ -161,7 +161,8 @@ class FailureInjector:
         named = {ev.ids[0] for ev in trace if ev.kind == "node"}
         self.trace_nodes = len(named)
         n = self._links.n_nodes
-        edge_set = {frozenset(e) for e in self._edges}
+        links_named = any(ev.kind == "link" for ev in events + trace)
+        edge_set = {frozenset(e) for e in self._edges} if links_named else set()
         for ev in events + trace:
             ids = ev.ids
             if ev.kind == "node" and ids[0] >= n:

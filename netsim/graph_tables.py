@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from netsim.runner import Prepared
+    from netsim.prepare import Prepared
 
 NODE_KEYS = ("node",)
 LINK_KEYS = ("src", "dst")
@@ -151,9 +151,14 @@ def run_tables(prepared: Prepared, link_bytes: np.ndarray) -> tuple[pd.DataFrame
     that crossed it); one :func:`attribute_column` per attribute."""
     graph, links = prepared.graph, prepared.links
     n = graph.number_of_nodes()
-    node_data = [graph.nodes[k] for k in range(n)]
+    node_data: list[dict[str, Any]] | None = None
     nodes: dict[str, Any] = {"node": np.arange(n, dtype=np.int64)}
-    for name in sorted(set().union(*node_data)):
+    for name in prepared.node_names:
+        if name in prepared.node_floats:  # floats everywhere: the array is the column
+            nodes[name] = prepared.node_floats[name]
+            continue
+        if node_data is None:
+            node_data = [graph.nodes[k] for k in range(n)]
         nodes[name] = attribute_column([d.get(name) for d in node_data])
     if prepared.self_weight is not None:
         nodes["self_weight"] = np.asarray(prepared.self_weight, dtype=float)
@@ -162,7 +167,11 @@ def run_tables(prepared: Prepared, link_bytes: np.ndarray) -> tuple[pd.DataFrame
         "dst": links.dst.astype(np.int64),
     }
     which = pa.array(prepared.edge_of_link.astype(np.int64))
-    for name in sorted(set().union(*prepared.edge_data)):
+    for name in prepared.edge_names():
+        floats = prepared.edge_floats.get(name)
+        if floats is not None:
+            link_table[name] = floats[prepared.edge_of_link]
+            continue
         per_edge = attribute_column([d.get(name) for d in prepared.edge_data])
         link_table[name] = per_edge.take(which)
     if prepared.link_weight is not None:

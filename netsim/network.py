@@ -46,12 +46,23 @@ O(messages in live batches).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 
 import numpy as np
 
 from netsim.link_table import LinkTable
-from netsim.messages import CANCELLED, DROPPED, LOST, OK, MessageBatch, MessageCounts
+from netsim.messages import (
+    CANCELLED,
+    DROPPED,
+    LOST,
+    OK,
+    MessageBatch,
+    MessageCounts,
+    accumulate,
+    fifo_ranks,
+    read_only,
+)
 
 
 class Network:
@@ -81,7 +92,9 @@ class Network:
         self.link_up = np.ones(e, dtype=bool)
         self.link_down_since = np.full(e, -np.inf)
         self.uplink_free = np.zeros(n)
-        self._live: list[MessageBatch] = []
+        self._live: dict[int, MessageBatch] = {}  # batches not retired, in order of creation
+        self._arrivals: list[tuple[float, int]] = []  # (last arrival, key) of each live batch
+        self._next_key = 0
         self._down = 0  # nodes and links currently down
         # totals of retired batches
         self._sent = self._delivered = self._dropped = 0
@@ -90,6 +103,8 @@ class Network:
         self.node_bytes_received = np.zeros(n)
         self.on_send: Callable[[np.ndarray], None] | None = None  # the battery watch's hook
         self._update_rates()
+        self._all_links = read_only(np.arange(e))  # shared by the batches of every link
+        self._all_links_src, self._all_links_dst = read_only(links.src), read_only(links.dst)
         # the parameters as the scenario gave them, before any event changes them
         self.nominal_latency_s = self.latency_s.copy()
         self.nominal_broadcast_rate = self._broadcast_rate.copy()
@@ -125,23 +140,29 @@ class Network:
         t_queue = np.broadcast_to(np.asarray(t_queue, dtype=float), senders.shape)
         size = np.broadcast_to(np.asarray(size, dtype=float), senders.shape)
         n = self.links.n_nodes
-        position = np.full(n, -1, dtype=np.int64)
-        position[senders] = np.arange(len(senders))
-        if not np.array_equal(position[senders], np.arange(len(senders))):
-            raise ValueError("broadcast: senders must be distinct")
-        link = np.flatnonzero(position[self.links.src] >= 0)  # sorted by (dst, src)
-        msg_sender = position[self.links.src[link]]
+        every = len(senders) == n and bool(np.all(senders == np.arange(n)))
+        if every:  # every node sends (no failures): every link, no gathers
+            link, msg_sender = self._all_links, self._all_links_src
+            has_links = np.diff(self.links.out_ptr) > 0
+        else:
+            position = np.full(n, -1, dtype=np.int64)
+            position[senders] = np.arange(len(senders))
+            if not np.array_equal(position[senders], np.arange(len(senders))):
+                raise ValueError("broadcast: senders must be distinct")
+            link = np.flatnonzero(position[self.links.src] >= 0)  # sorted by (dst, src)
+            msg_sender = position[self.links.src[link]]
+            has_links = np.bincount(msg_sender, minlength=len(senders)) > 0
         start = np.maximum(t_queue, self.uplink_free[senders])
         end = start + size / self._broadcast_rate[senders]
-        has_links = np.bincount(msg_sender, minlength=len(senders)) > 0
         self.uplink_free[senders[has_links]] = end[has_links]
         return self._batch(
             now,
+            every,
             link=link,
             tx=msg_sender,
             size=size[msg_sender],
             t_queue=t_queue[msg_sender],
-            t_arrive=end[msg_sender] + self.latency_s[link],
+            t_arrive=end[msg_sender] + (self.latency_s if every else self.latency_s[link]),
             tx_src=senders,
             tx_size=np.where(has_links, size, 0.0),
             tx_start=start,
@@ -165,13 +186,7 @@ class Network:
         link = self.links.index(src, dst)
         duration = size / self._link_rate[link]
         begin, end = np.empty(len(src)), np.empty(len(src))
-        order = np.lexsort((np.arange(len(src)), t_queue, src))
-        # FIFO per sender: walk the k-th message of every sender at once
-        first = np.r_[True, src[order][1:] != src[order][:-1]] if len(src) else np.array([], bool)
-        group_start = np.maximum.accumulate(np.where(first, np.arange(len(src)), 0))
-        rank = np.arange(len(src)) - group_start
-        for r in range(int(rank.max(initial=-1)) + 1):
-            idx = order[rank == r]
+        for idx in fifo_ranks(src, t_queue):
             s = src[idx]
             start = np.maximum(t_queue[idx], self.uplink_free[s])
             begin[idx] = start
@@ -190,24 +205,27 @@ class Network:
             tx_end=end,
         )
 
-    def _batch(self, now: float, **arrays: np.ndarray) -> MessageBatch:
+    def _batch(self, now: float, every: bool = False, **arrays: np.ndarray) -> MessageBatch:
+        """A batch of messages on ``arrays["link"]`` (``every``: one on each link, in order)."""
         link = arrays["link"]
         m = len(link)
         fate = np.zeros(m, dtype=np.int8)
         drop_time = np.full(m, np.inf)
-        src = self.links.src[link]
+        src = self._all_links_src if every else self.links.src[link]
+        dst = self._all_links_dst if every else self.links.dst[link]
+        loss = self.loss if every else self.loss[link]
         fate[~self.node_up[src]] = CANCELLED  # a down node sends nothing
-        lossy = self.loss[link] > 0
+        lossy = loss > 0
         if lossy.any():
-            lost = lossy & (self._rng.random(m) < self.loss[link]) & (fate == OK)
+            lost = lossy & (self._rng.random(m) < loss) & (fate == OK)
             fate[lost] = LOST
             drop_time[lost] = arrays["t_arrive"][lost]
-        batch = MessageBatch(
-            src=src, dst=self.links.dst[link], fate=fate, drop_time=drop_time, **arrays
-        )
+        batch = MessageBatch(src=src, dst=dst, fate=fate, drop_time=drop_time, **arrays)
         if np.any(batch.t_queue < now):
             raise ValueError("messages cannot be queued in the past")
-        self._live.append(batch)
+        self._live[self._next_key] = batch
+        heapq.heappush(self._arrivals, (batch.last_arrival, self._next_key))
+        self._next_key += 1
         if self.on_send is not None and m:
             self.on_send(np.concatenate([batch.src, batch.dst]))
         return batch
@@ -234,7 +252,7 @@ class Network:
         self.node_down_since[node] = t
         self.uplink_free[node] = t  # its queue is lost
         self._down += 1
-        for b in self._live:
+        for b in self._live.values():
             alive = (b.fate == OK) | (b.fate == LOST)
             mine = b.src == node
             cancel = alive & mine & (b.t_queue > t)
@@ -260,7 +278,7 @@ class Network:
         self.link_up[link] = False
         self.link_down_since[link] = t
         self._down += 1
-        for b in self._live:
+        for b in self._live.values():
             alive = (b.fate == OK) | (b.fate == LOST)
             self._drop_in_flight(b, alive & (b.link == link), t)
         return True
@@ -287,7 +305,7 @@ class Network:
         handlers settle this way: other failure events at ``now`` may still
         change who is up at ``now`` (down intervals are half-open, ``[down, up)``)."""
         if self._down:
-            for b in self._live:
+            for b in self._live.values():
                 queued = b.t_queue < now if strict else b.t_queue <= now
                 alive = ((b.fate == OK) | (b.fate == LOST)) & queued
                 if not alive.any():
@@ -301,28 +319,22 @@ class Network:
         self._retire(now)
 
     def _retire(self, now: float) -> None:
-        keep = []
-        for b in self._live:
-            if b.last_arrival > now:
-                keep.append(b)
-                continue
+        """Fold the batches whose messages have all arrived by ``now`` into the
+        totals: O(log batches) each (a heap of last arrivals)."""
+        arrivals = self._arrivals
+        while arrivals and arrivals[0][0] <= now:
+            b = self._live.pop(heapq.heappop(arrivals)[1])
             self._sent += int((b.fate != CANCELLED).sum())
             self._delivered += int((b.fate == OK).sum())
             self._dropped += int(((b.fate == DROPPED) | (b.fate == LOST)).sum())
             self._add_bytes(b, b.fate != CANCELLED, b.fate == OK)
-        self._live = keep
 
     def _add_bytes(self, b: MessageBatch, sent: np.ndarray, delivered: np.ndarray) -> None:
-        n, e = self.links.n_nodes, len(self.links)
-        self.link_bytes += np.bincount(b.link[sent], weights=b.size[sent], minlength=e)
-        self.node_bytes_received += np.bincount(
-            b.dst[delivered], weights=b.size[delivered], minlength=n
-        )
+        accumulate(self.link_bytes, b.link[sent], b.size[sent])
+        accumulate(self.node_bytes_received, b.dst[delivered], b.size[delivered])
         tx_sent = np.zeros(len(b.tx_src), dtype=bool)
         tx_sent[b.tx[sent]] = True
-        self.node_bytes_sent += np.bincount(
-            b.tx_src[tx_sent], weights=b.tx_size[tx_sent], minlength=n
-        )
+        accumulate(self.node_bytes_sent, b.tx_src[tx_sent], b.tx_size[tx_sent])
 
     # ---------------------------------------------------------------- energy
     def node_bytes_by(self, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -331,7 +343,7 @@ class Network:
         self._settle(t, strict=True)
         n = self.links.n_nodes
         sent, received = self.node_bytes_sent.copy(), self.node_bytes_received.copy()
-        for b in self._live:
+        for b in self._live.values():
             tx_sent = np.zeros(len(b.tx_src), dtype=bool)
             tx_sent[b.tx[b.fate != CANCELLED]] = True
             done = tx_sent & (b.tx_end <= t)
@@ -344,7 +356,7 @@ class Network:
         """Per node of ``nodes`` (a mask over all nodes), the next end of one of
         its transmissions or delivery to it after ``t`` (``inf``: none)."""
         nxt = np.full(self.links.n_nodes, np.inf)
-        for b in self._live:
+        for b in self._live.values():
             ends = nodes[b.tx_src] & (b.tx_end > t)
             np.minimum.at(nxt, b.tx_src[ends], b.tx_end[ends])
             arrives = nodes[b.dst] & (b.fate == OK) & (b.t_arrive > t)
@@ -356,7 +368,7 @@ class Network:
         """Message counters at ``now``; each category is counted on its own."""
         self._settle(now)
         sent, delivered, dropped, in_flight = self._sent, self._delivered, self._dropped, 0
-        for b in self._live:
+        for b in self._live.values():
             was_sent = (b.fate != CANCELLED) & (b.t_queue <= now)
             is_drop = (b.fate == DROPPED) | (b.fate == LOST)
             sent += int(was_sent.sum())
@@ -373,11 +385,11 @@ class Network:
     def finish(self, now: float) -> MessageCounts:
         """Final counters; byte totals then include every message sent by ``now``."""
         counts = self.counts(now)
-        for b in self._live:  # fold what is still in flight into the byte totals
+        for b in self._live.values():  # fold what is still in flight into the byte totals
             self._add_bytes(
                 b,
                 (b.fate != CANCELLED) & (b.t_queue <= now),
                 (b.fate == OK) & (b.t_arrive <= now),
             )
-        self._live = []
+        self._live, self._arrivals = {}, []
         return counts

@@ -14,14 +14,15 @@ import zlib
 import numpy as np
 
 
-def _purpose_key(purpose: str) -> int:
+def purpose_key(purpose: str) -> int:
+    """The spawn-key word of a purpose name."""
     # crc32 is stable across processes and Python versions (unlike hash()).
     return zlib.crc32(purpose.encode("utf-8"))
 
 
 def seed_sequence(seed: int, purpose: str, *index: int) -> np.random.SeedSequence:
     """The seed sequence of one stream: ``(seed, purpose, *index)``."""
-    return np.random.SeedSequence(entropy=seed, spawn_key=(_purpose_key(purpose), *index))
+    return np.random.SeedSequence(entropy=seed, spawn_key=(purpose_key(purpose), *index))
 
 
 def generator(seed: int, purpose: str, *index: int) -> np.random.Generator:

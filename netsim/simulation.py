@@ -29,6 +29,7 @@ from netsim.devices import Devices
 from netsim.dispatch import CallResult, Dispatcher, PayloadSource
 from netsim.kernel import HostProgram, Inbox, Request
 from netsim.messages import CANCELLED, MessageBatch
+from netsim.metric_log import MetricLog
 from netsim.network import Network
 from netsim.results import RESERVED_TABLES
 
@@ -51,34 +52,6 @@ class Computation:
     def payload(self, i: int, key: str) -> PayloadSource:
         """Payload ``key`` of request ``i``, as message contents (left on the hosts)."""
         return self.result.payload(i, key)
-
-
-class MetricLog:
-    """Long-format metric rows: time, step, node (-1 = network), metric, value."""
-
-    def __init__(self) -> None:
-        self.time: list[float] = []
-        self.step: list[int] = []
-        self.node: list[int] = []
-        self.metric: list[str] = []
-        self.value: list[float] = []
-
-    def add(self, time: float, step: int, node: int, metric: str, value: float) -> None:
-        self.time.append(float(time))
-        self.step.append(int(step))
-        self.node.append(int(node))
-        self.metric.append(metric)
-        self.value.append(float(value))
-
-    def extend(
-        self, time: float, step: int, nodes: np.ndarray, metric: str, values: np.ndarray
-    ) -> None:
-        k = len(nodes)
-        self.time.extend([float(time)] * k)
-        self.step.extend([int(step)] * k)
-        self.node.extend(np.asarray(nodes, dtype=np.int64).tolist())
-        self.metric.extend([metric] * k)
-        self.value.extend(np.broadcast_to(np.asarray(values, dtype=float), (k,)).tolist())
 
 
 class Simulation:
@@ -205,9 +178,7 @@ class Simulation:
             return Inbox(np.zeros(n_recv + 1, dtype=np.int64), empty, empty, empty, np.empty(0))
         source: PayloadSource = batch.payload
         msgs = self.delivered(batch)
-        position = np.full(self.n_nodes, -1, dtype=np.int64)
-        position[receivers] = np.arange(n_recv)
-        pos = position[batch.dst[msgs]]
+        pos = _positions(receivers, batch.dst[msgs], self.n_nodes)
         keep = pos >= 0
         msgs, pos = msgs[keep], pos[keep]
         if len(pos) > 1 and np.any(pos[1:] < pos[:-1]):
@@ -239,3 +210,19 @@ class Simulation:
         """Tell the runner how far the protocol is (0..1)."""
         if self._progress is not None:
             self._progress(fraction)
+
+
+def _positions(receivers: np.ndarray, nodes: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Position of each of ``nodes`` in ``receivers`` (distinct), ``-1`` where
+    absent: by a table over all nodes, or by binary search when there are few
+    receivers (O(k log k), not O(n_nodes), for one message)."""
+    receivers = np.asarray(receivers, dtype=np.int64)
+    if len(receivers) * 16 >= n_nodes:
+        position = np.full(n_nodes, -1, dtype=np.int64)
+        position[receivers] = np.arange(len(receivers))
+        return position[nodes]
+    order = np.argsort(receivers, kind="stable")
+    ranked = receivers[order]
+    at = np.minimum(np.searchsorted(ranked, nodes), max(len(ranked) - 1, 0))
+    found = (ranked[at] == nodes) if len(ranked) else np.zeros(len(nodes), dtype=bool)
+    return np.where(found, order[at] if len(ranked) else -1, -1)

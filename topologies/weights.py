@@ -43,12 +43,17 @@ class CombinationWeights:
         return a
 
 
-def _arcs(graph: nx.Graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both directions of every edge, and the node degrees."""
+def _arcs(
+    graph: nx.Graph, edges: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both directions of every edge, and the node degrees (``edges``: the
+    graph's edges in its own order, when the caller has them)."""
     if graph.is_directed():
         raise InputError("combination weights need an undirected graph")
     n = graph.number_of_nodes()
-    edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
+    if edges is None:
+        edges = np.array(list(graph.edges()), dtype=np.int64)
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     src = np.concatenate([edges[:, 0], edges[:, 1]])
     dst = np.concatenate([edges[:, 1], edges[:, 0]])
     degree = np.bincount(dst, minlength=n)
@@ -59,39 +64,42 @@ def _self_weights(n: int, dst: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return 1.0 - np.bincount(dst, weights=weight, minlength=n)
 
 
-def metropolis(graph: nx.Graph) -> CombinationWeights:
+def metropolis(graph: nx.Graph, edges: np.ndarray | None = None) -> CombinationWeights:
     """Metropolis (-Hastings) weights."""
-    src, dst, degree = _arcs(graph)
+    src, dst, degree = _arcs(graph, edges)
     w = 1.0 / np.maximum(degree[src] + 1, degree[dst] + 1)
     return CombinationWeights(src, dst, w, _self_weights(len(degree), dst, w))
 
 
-def uniform(graph: nx.Graph) -> CombinationWeights:
+def uniform(graph: nx.Graph, edges: np.ndarray | None = None) -> CombinationWeights:
     """Uniform (averaging) weights over the closed neighbourhood."""
-    src, dst, degree = _arcs(graph)
+    src, dst, degree = _arcs(graph, edges)
     w = 1.0 / (degree[dst] + 1)
     return CombinationWeights(src, dst, w, 1.0 / (degree + 1))
 
 
-def laplacian(graph: nx.Graph) -> CombinationWeights:
+def laplacian(graph: nx.Graph, edges: np.ndarray | None = None) -> CombinationWeights:
     """``A = I - L / (d_max + 1)``."""
-    src, dst, degree = _arcs(graph)
+    src, dst, degree = _arcs(graph, edges)
     alpha = 1.0 / (int(degree.max(initial=0)) + 1)
     w = np.full(len(src), alpha)
     return CombinationWeights(src, dst, w, 1.0 - alpha * degree)
 
 
-RULES: dict[str, Callable[[nx.Graph], CombinationWeights]] = {
+RULES: dict[str, Callable[[nx.Graph, np.ndarray | None], CombinationWeights]] = {
     "metropolis": metropolis,
     "uniform": uniform,
     "laplacian": laplacian,
 }
 
 
-def combination_weights(graph: nx.Graph, rule: str) -> CombinationWeights:
-    """The weights of ``rule`` (one of :data:`RULES`) on ``graph``."""
+def combination_weights(
+    graph: nx.Graph, rule: str, edges: np.ndarray | None = None
+) -> CombinationWeights:
+    """The weights of ``rule`` (one of :data:`RULES`) on ``graph``; ``edges``:
+    ``graph.edges()`` as an array, if the caller has it (saves a pass over the graph)."""
     try:
-        return RULES[rule](graph)
+        return RULES[rule](graph, edges)
     except KeyError:
         raise InputError(
             f"unknown combination rule {rule!r}; expected one of {', '.join(RULES)}"

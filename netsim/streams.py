@@ -1,0 +1,212 @@
+"""Many random streams at once: the streams of :func:`netsim.rng.generator`
+for every device of a run, without a ``Generator`` object per device.
+
+A ``numpy.random.Generator`` costs about 60 us to make (most of it in
+``SeedSequence``) and about 860 bytes to keep: a million devices would take a
+minute and close to a gigabyte per purpose. Here
+
+- :func:`pcg64_states` computes the seeds of ``n`` streams at once
+  (``SeedSequence``'s hash, vectorized over the stream index: O(n) numpy);
+- :class:`Streams` keeps each stream as arrays (48 bytes) and draws
+  from it through one shared bit generator whose state is swapped in and out;
+- :class:`DeviceGenerators` makes a device's ``Generator`` only when a kernel
+  asks for it.
+
+Every stream is exactly the stream of ``rng.generator(seed, purpose, index)``:
+same seed words (the SeedSequence algorithm of O'Neill's ``seed_seq_fe``, as
+numpy implements it), same PCG64 state, hence the same draws (tests compare
+them with numpy's own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, SupportsIndex, overload
+
+import numpy as np
+
+from netsim import rng as rngs
+
+_M32 = 0xFFFFFFFF
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R, _XSHIFT = 0xCA01F9DD, 0x4973F715, 16
+_PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341  # PCG's 128-bit multiplier
+_MASK128 = (1 << 128) - 1
+_POOL = 4  # SeedSequence's default pool size (32-bit words)
+
+
+def _words(n: int) -> list[int]:
+    """An integer as SeedSequence reads it: 32-bit words, least significant first."""
+    if n < 0:
+        raise ValueError("seeds and stream indices must be >= 0")
+    out = []
+    while n:
+        out.append(n & _M32)
+        n >>= 32
+    return out or [0]
+
+
+def seed_words(seed: int, purpose: str, index: np.ndarray) -> np.ndarray:
+    """``rng.seed_sequence(seed, purpose, i).generate_state(4, np.uint64)`` for
+    every ``i`` of ``index`` (each below 2**32), as an ``(n, 4)`` array."""
+    index = np.asarray(index, dtype=np.int64)
+    if len(index) and (index.min() < 0 or index.max() > _M32):
+        raise ValueError("stream indices must be in [0, 2**32)")
+    n = len(index)
+    run = _words(int(seed))
+    run += [0] * (_POOL - len(run))  # with a spawn key, the run entropy is padded to the pool
+    entropy = [np.full(n, w, dtype=np.uint32) for w in run + _words(rngs.purpose_key(purpose))]
+    entropy.append(index.astype(np.uint32))
+    hash_const = _INIT_A
+
+    def hashmix(value: np.ndarray) -> np.ndarray:
+        nonlocal hash_const
+        value = np.bitwise_xor(value, np.uint32(hash_const))
+        hash_const = (hash_const * _MULT_A) & _M32
+        value = np.multiply(value, np.uint32(hash_const), dtype=np.uint32)
+        return np.bitwise_xor(value, np.right_shift(value, np.uint32(_XSHIFT)))
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        result: np.ndarray = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
+        return np.bitwise_xor(result, np.right_shift(result, np.uint32(_XSHIFT)))
+
+    with np.errstate(over="ignore"):
+        pool = [hashmix(entropy[i]) for i in range(_POOL)]
+        for i_src in range(_POOL):
+            for i_dst in range(_POOL):
+                if i_src != i_dst:
+                    pool[i_dst] = mix(pool[i_dst], hashmix(pool[i_src]))
+        for i_src in range(_POOL, len(entropy)):
+            for i_dst in range(_POOL):
+                pool[i_dst] = mix(pool[i_dst], hashmix(entropy[i_src]))
+        hash_const = _INIT_B
+        words = []
+        for i in range(8):  # generate_state: 8 words of 32 bits, read as 4 of 64
+            value = pool[i % _POOL] ^ np.uint32(hash_const)
+            hash_const = (hash_const * _MULT_B) & _M32
+            value = value * np.uint32(hash_const)
+            words.append((value ^ (value >> np.uint32(_XSHIFT))).astype(np.uint64))
+    out = np.empty((n, 4), dtype=np.uint64)
+    for i in range(4):
+        out[:, i] = words[2 * i] | (words[2 * i + 1] << np.uint64(32))
+    return out
+
+
+def pcg64_state(words: tuple[int, int, int, int]) -> tuple[int, int]:
+    """PCG64's ``(state, inc)`` seeded by four 64-bit words (``pcg64_set_seed``:
+    ``initstate = w0:w1``, ``initseq = w2:w3``, then PCG's ``srandom``)."""
+    init_state = (words[0] << 64) | words[1]
+    inc = ((((words[2] << 64) | words[3]) << 1) | 1) & _MASK128
+    state = (inc + init_state) & _MASK128  # step from 0, add initstate
+    return (state * _PCG_MULT + inc) & _MASK128, inc  # and step again
+
+
+def pcg64_states(seed: int, purpose: str, index: np.ndarray) -> list[tuple[int, int]]:
+    """The PCG64 ``(state, inc)`` of ``rng.generator(seed, purpose, i)`` for each ``i``."""
+    return [pcg64_state(tuple(w)) for w in seed_words(seed, purpose, index).tolist()]
+
+
+def _state_dict(state: int, inc: int) -> Any:
+    return {
+        "bit_generator": "PCG64",
+        "state": {"state": state, "inc": inc},
+        "has_uint32": 0,
+        "uinteger": 0,
+    }
+
+
+_M64 = (1 << 64) - 1
+
+
+class Streams:
+    """The streams ``rng.generator(seed, purpose, i)`` for ``i`` in ``index``,
+    kept as arrays (their seed words, then their PCG64 states: 48 bytes a
+    stream, no Python object per stream) rather than ``Generator`` objects.
+    :meth:`draw` runs a function on each stream in turn, through one shared
+    ``Generator``, and keeps where each stream got to."""
+
+    def __init__(self, seed: int, purpose: str, index: np.ndarray) -> None:
+        self._words = seed_words(seed, purpose, index)  # (n, 4): what seeds each stream
+        self._state = np.zeros((len(self._words), 2), dtype=np.uint64)  # (high, low) once drawn
+        self._started = np.zeros(len(self._words), dtype=bool)
+        self._bits = np.random.PCG64(0)
+        self._gen = np.random.Generator(self._bits)
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    def _get(self, i: int) -> tuple[int, int]:
+        w0, w1, w2, w3 = (int(x) for x in self._words[i])
+        state, inc = pcg64_state((w0, w1, w2, w3))
+        if self._started[i]:
+            high, low = self._state[i]
+            state = (int(high) << 64) | int(low)
+        return state, inc
+
+    def draw(self, fn: Callable[[int, np.random.Generator], None]) -> None:
+        """``fn(i, generator)`` for each stream ``i`` in order, ``generator``
+        being stream ``i`` where it was left. Costs about 15 us a stream
+        besides the draws."""
+        bits, gen = self._bits, self._gen
+        for i in range(len(self._words)):
+            bits.state = _state_dict(*self._get(i))
+            fn(i, gen)
+            after = bits.state
+            if after["has_uint32"]:  # a 32-bit draw left half a word: not kept here
+                raise RuntimeError("Streams: draw whole 64-bit words (no 32-bit draws)")
+            state = after["state"]["state"]
+            self._state[i] = (state >> 64, state & _M64)
+            self._started[i] = True
+
+    def iter(self) -> Iterator[np.random.Generator]:
+        """Each stream once, from where it was, as a ``Generator`` of its own."""
+        for i in range(len(self._words)):
+            bits = np.random.PCG64(0)
+            bits.state = _state_dict(*self._get(i))
+            yield np.random.Generator(bits)
+
+
+class DeviceGenerators(list[np.random.Generator]):
+    """``rng.generator(seed, purpose, d)`` for each device ``d`` of ``devices``,
+    made when a kernel first asks for it (``self[i]``: device ``devices[i]``'s).
+
+    A read-only list: indexing, ``len`` and iteration (which makes them all).
+    """
+
+    def __init__(self, seed: int, purpose: str, devices: np.ndarray) -> None:
+        super().__init__()
+        self._seed, self._purpose = seed, purpose
+        self._devices = np.asarray(devices, dtype=np.int64)
+        self._made: dict[int, np.random.Generator] = {}
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    def _one(self, i: int) -> np.random.Generator:
+        n = len(self._devices)
+        if not -n <= i < n:
+            raise IndexError(f"device position {i} out of range for {n} devices")
+        i %= n
+        g = self._made.get(i)
+        if g is None:
+            g = self._made[i] = rngs.generator(self._seed, self._purpose, int(self._devices[i]))
+        return g
+
+    @overload
+    def __getitem__(self, i: SupportsIndex) -> np.random.Generator: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[np.random.Generator]: ...
+
+    def __getitem__(
+        self, i: SupportsIndex | slice
+    ) -> np.random.Generator | list[np.random.Generator]:
+        if isinstance(i, slice):
+            return [self._one(k) for k in range(len(self._devices))[i]]
+        return self._one(int(i))
+
+    def __iter__(self) -> Iterator[np.random.Generator]:
+        return (self._one(i) for i in range(len(self._devices)))
+
+    def __bool__(self) -> bool:
+        return len(self._devices) > 0

@@ -1,0 +1,40 @@
+"""Many streams at once are exactly the streams of ``rng.generator``."""
+
+import numpy as np
+import pytest
+
+from netsim import rng
+from netsim.streams import DeviceGenerators, Streams, seed_words
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 + 5, 2**70 + 3])
+def test_seed_words_are_seed_sequences(seed: int) -> None:
+    index = np.array([0, 1, 2, 1000, 2**31, 2**32 - 1])
+    want = [rng.seed_sequence(seed, "lms-data", int(i)).generate_state(4, np.uint64) for i in index]
+    assert np.array_equal(seed_words(seed, "lms-data", index), np.array(want))
+
+
+def test_streams_draw_as_their_generators() -> None:
+    index = np.array([3, 0, 17, 4096])
+    mine = Streams(11, "consensus-init", index)
+    theirs = [rng.generator(11, "consensus-init", int(i)) for i in index]
+    got = np.empty((len(index), 5))
+
+    def draw(i: int, g: np.random.Generator) -> None:
+        g.standard_normal(out=got[i])
+
+    for _ in range(3):  # each stream goes on where it was left
+        mine.draw(draw)
+        assert np.array_equal(got, np.array([g.standard_normal(5) for g in theirs]))
+    again = [g.random(2) for g in mine.iter()]
+    assert np.array_equal(again, [g.random(2) for g in theirs])
+
+
+def test_device_generators_are_made_on_first_use() -> None:
+    gens = DeviceGenerators(5, "device", np.array([4, 9]))
+    assert len(gens) == 2 and not gens._made
+    assert gens[1].random() == rng.generator(5, "device", 9).random()
+    assert gens[1] is gens[-1] and list(gens._made) == [1]
+    assert next(g.random() for g in gens) == rng.generator(5, "device", 4).random()
+    with pytest.raises(IndexError):
+        gens[2]
