@@ -127,8 +127,13 @@ def test_weighted_l1_projection_beats_a_solver(
     mine, theirs = float(np.sum(w * (z - x) ** 2)), float(np.sum(w * (ref - x) ** 2))
     if ref_feasible:
         assert mine <= theirs * (1 + 1e-9) + 1e-12
-    scale = 1 + float(np.max(np.abs(x)))
-    np.testing.assert_allclose(z, ref, atol=1e-3 * scale)  # and it is the same point
+    # The minimizer is unique, so a solver that reaches its distance reaches
+    # the same point. (The solver sometimes stops short: feasible, but up to a
+    # few tenths of a percent farther, e.g. x = (0, 0.7, 0, -5.14, 0), psi =
+    # (0.05, 0.7, 0.05, 0.05, 0.05), delta = 0.1.)
+    if ref_feasible and theirs <= mine * (1 + 1e-6) + 1e-9:
+        scale = 1 + float(np.max(np.abs(x)))
+        np.testing.assert_allclose(z, ref, atol=1e-3 * scale)
 
 
 @settings(max_examples=200, deadline=None)
