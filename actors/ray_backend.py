@@ -8,9 +8,13 @@ CPU and are placed over the cluster's nodes in proportion to their CPUs;
 devices go to hosts by :func:`netsim.assignment.assign_hosts` (graph-aware
 blocks, so few messages cross hosts). Actors are borrowed from the
 process's pool of warm hosts (:mod:`actors.ray_pool`) and given back when
-the run closes. Each host call is one actor method call with two results:
-the small outputs the driver reads, and the message contents, which stay in
-Ray's object store until the hosts that receive them fetch them. A host that
+the run closes. With ``NETSIM_RAY_GRAPH=1`` and up to 16 hosts (not per
+device), the hosts of a run form a Ray Compiled Graph (:mod:`actors.ray_graph`):
+one execution per timestamp, message contents passed host to host over
+shared-memory channels. Otherwise each host call is one actor method call
+with two results: the small outputs the driver reads, and the message
+contents, which stay in Ray's object store until the hosts that receive
+them fetch them. A host that
 dies ends the run with a :class:`~netsim.errors.SimulationError` naming it,
 never a hang.
 """
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from actors.host import HostCore, Reply
+from actors.ray_graph import MAX_HOSTS, CompiledHosts, GraphHost, enabled, timeout
 from actors.ray_pool import POOL
 from netsim.assignment import Placement, assign_hosts
 from netsim.backends import PER_DEVICE, Hosts
@@ -57,7 +62,7 @@ class PayloadHandle:
 KEEP_CALLS = 8  # a host keeps the payloads of its last calls in memory
 
 
-class _RayHost:
+class _RayHost(GraphHost):
     """Actor body: a :class:`HostCore` built on the worker for each run that
     borrows the actor (see :mod:`actors.ray_pool`)."""
 
@@ -69,7 +74,7 @@ class _RayHost:
         """Hold the state of ``devices`` for a new run; where this actor runs."""
         import ray
 
-        self.core, self.recent = None, {}  # the last run's state goes first
+        self.core, self.recent, self.kept = None, {}, {}  # the last run's state goes first
         self.me = ray.get_runtime_context().get_actor_id()
         self.core = HostCore(program, replace(setup, devices=devices), fetch=self._fetch)
         return self.core.ping(), str(ray.get_runtime_context().get_node_id())
@@ -87,7 +92,7 @@ class _RayHost:
         return [self.recent[s.seq] if self._own(s) else next(got) for s in sources]
 
     def unload(self) -> None:
-        self.core, self.recent = None, {}
+        self.core, self.recent, self.kept = None, {}, {}
 
     def call(self, requests: list[Request], seq: int) -> Reply:
         assert self.core is not None, "call before load"
@@ -184,34 +189,19 @@ def _describe(devices: np.ndarray) -> str:
 
 
 class RayFuture:
-    def __init__(self, refs: tuple[Any, Any], host: int, seq: int, backend: RayBackend) -> None:
-        self._meta_ref, self._bulk_ref = refs
-        self._host = host
-        self._backend = backend
+    """One host call: ``read()`` gives its small outputs; ``handle`` names its payloads."""
+
+    def __init__(self, host: int, backend: RayBackend, handle: Any, read: Any) -> None:
+        self._host, self._backend, self._handle, self._read = host, backend, handle, read
         self._meta: list[dict[str, np.ndarray]] | None = None
-        self._handle = PayloadHandle(self._bulk_ref, backend.actor_ids[host], seq)
 
     @property
     def handle(self) -> Any:
         return self._handle
 
-    def _get(self, ref: Any) -> Any:
-        import ray
-
-        try:
-            return ray.get(ref)
-        except ray.exceptions.RayActorError as e:
-            self._backend.failed.add(self._host)
-            raise SimulationError(
-                f"Ray host {self._host} of {self._backend.n_hosts} "
-                f"({_describe(self._backend.devices_of(self._host))}) died: {_reason(e)}"
-            ) from None
-        except ray.exceptions.RayTaskError as e:
-            raise e.as_instanceof_cause() from None
-
     def meta(self) -> list[dict[str, np.ndarray]]:
         if self._meta is None:
-            self._meta = self._get(self._meta_ref)
+            self._meta = self._backend.guarded(self._host, self._read)
         return self._meta
 
     def bulk(self) -> list[dict[str, np.ndarray]]:
@@ -253,6 +243,38 @@ class RayBackend:
         self.actor_ids = [a._actor_id.hex() for a in self.actors]
         self.calls = [0] * self.n_hosts  # calls made to each host
         self.reused = self.n_hosts - (POOL.started - started_before)
+        self.graph: CompiledHosts | None = None
+        if hosts is not None and self.n_hosts <= MAX_HOSTS and enabled():
+            try:
+                self.graph = CompiledHosts(self.actors)
+                self.graph.compile()
+            except BaseException:
+                self.close()
+                raise
+
+    def guarded(self, host: int, read: Any) -> Any:
+        """``read()``, a dead actor reported as a :class:`SimulationError`
+        naming its host (``host``, unless the error names another), a
+        kernel's error raised as itself."""
+        import ray
+
+        try:
+            return read()
+        except ray.exceptions.RayChannelTimeoutError:
+            raise SimulationError(
+                f"Ray hosts gave no answer in {timeout():g} s (NETSIM_RAY_GRAPH_TIMEOUT)"
+            ) from None
+        except (ray.exceptions.RayActorError, ray.exceptions.RayChannelError) as e:
+            dead = getattr(e, "actor_id", None)
+            if dead in self.actor_ids:
+                host = self.actor_ids.index(dead)
+            self.failed.add(host)
+            raise SimulationError(
+                f"Ray host {host} of {self.n_hosts} "
+                f"({_describe(self.devices_of(host))}) died: {_reason(e)}"
+            ) from None
+        except ray.exceptions.RayTaskError as e:
+            raise e.as_instanceof_cause() from None
 
     def _load(self, program: HostProgram, shared: Any) -> list[str]:
         """Load each host's devices; an actor found dead (a pooled one killed
@@ -310,10 +332,28 @@ class RayBackend:
         return np.flatnonzero(self.assignment == host)
 
     def submit(self, host: int, requests: list[Request]) -> RayFuture:
+        """Call ``host`` (with a compiled graph: at the next :meth:`flush`)."""
+        import ray
+
+        graph = self.graph
+        if graph is not None:
+            handle = graph.add(host, requests)
+            seq = handle.seq
+            return RayFuture(host, self, handle, lambda: graph.result(seq, host))
         method: Any = self.actors[host].call
         seq = self.calls[host]
         self.calls[host] += 1
-        return RayFuture(method.options(num_returns=2).remote(requests, seq), host, seq, self)
+        meta, bulk = method.options(num_returns=2).remote(requests, seq)
+        return RayFuture(
+            host, self, PayloadHandle(bulk, self.actor_ids[host], seq), lambda: ray.get(meta)
+        )
+
+    def flush(self) -> None:
+        """Send the calls submitted since the last flush (one execution of
+        the compiled graph; without one, they are already sent)."""
+        graph = self.graph
+        if graph is not None:
+            self.guarded(min(graph.batch, default=0), graph.flush)
 
     def describe(self) -> dict[str, Any]:
         """How the host count was chosen, how many hosts ran on each cluster
@@ -332,6 +372,12 @@ class RayBackend:
         run: shut it down, pool and all)."""
         import ray
 
+        graph, self.graph = getattr(self, "graph", None), None
+        if graph is not None:  # the graph runs its actors' loops: stop it first
+            try:
+                graph.teardown()
+            except Exception:  # a broken graph: its actors are not reused
+                self.failed.update(range(len(self.actors)))
         actors = getattr(self, "actors", [])
         healthy = [(a, self.nodes[h]) for h, a in enumerate(actors) if h not in self.failed]
         for h in self.failed:

@@ -194,4 +194,7 @@ class Dispatcher:
             ]
             parts.append((self.backend.submit(h, host_requests), positions))
             self.calls += 1
+        flush = getattr(self.backend, "flush", None)
+        if flush is not None:  # a backend that sends a timestamp's calls together
+            flush()
         return CallResult(requests, parts)

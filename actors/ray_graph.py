@@ -1,0 +1,265 @@
+"""One round trip per timestamp on Ray: a Ray Compiled Graph over the hosts.
+
+Without it, each host call is an actor method call whose message contents go
+to Ray's object store, and hosts fetch them from there (about 11 ms a round
+for 2 hosts, measured). With it, the driver writes every host's requests of
+one timestamp once, to shared-memory channels; each host first **exports**
+the rows of its earlier payloads that the other hosts' requests name, then
+**steps**: resolves its inbox from its own memory and the other hosts'
+exports, runs its kernels and returns the small outputs. Payloads stay in
+host memory, keyed by the execution that made them, until the driver's
+handles to them are garbage-collected (the driver then tells the host, in a
+later execution). Nothing goes through the object store.
+
+Everything written to a channel is a ``bytes`` pickle (protocol 5, arrays
+copied): Ray reads numpy arrays from a channel without copying, and a reader
+that keeps such an array (a kernel storing a received model, the driver
+keeping outputs) blocks the writer's next write: runs hung so (Ray 2.60).
+The driver reads an execution before it sends the next: a deeper pipeline
+hung the same way.
+
+Opt-in: with ``NETSIM_RAY_GRAPH=1``, :class:`actors.ray_backend.RayBackend`
+uses one for 1 to :data:`MAX_HOSTS` hosts; ``hosts="per-device"`` always
+uses ordinary actor calls. Errors in kernels travel as values (an
+exception inside a compiled graph breaks it, Ray 2.60), a dead actor ends the
+wait with Ray's ``ActorDiedError``.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+
+from netsim.kernel import Fetch, RemotePayload, Request
+
+MAX_HOSTS = 16  # more hosts: ordinary calls (every host reads every host's export)
+IN_FLIGHT = 1  # executions not yet read when the next one is sent
+
+
+def timeout() -> float:
+    """Seconds the driver waits for one execution (``NETSIM_RAY_GRAPH_TIMEOUT``,
+    default 600): a dead actor ends the wait at once, a hung one then."""
+    return float(os.environ.get("NETSIM_RAY_GRAPH_TIMEOUT", "600"))
+
+
+def enabled() -> bool:
+    """Whether runs use compiled graphs: opt-in, ``NETSIM_RAY_GRAPH=1`` (on a
+    busy 2-core machine they were no faster than ordinary calls)."""
+    return os.environ.get("NETSIM_RAY_GRAPH", "0").strip().lower() in ("1", "yes", "on")
+
+
+@dataclass(eq=False)
+class GraphHandle:
+    """The payloads of one host call of a compiled graph: host ``host``'s
+    outputs of execution ``seq``, kept in that host's memory."""
+
+    host: int
+    seq: int
+
+
+@dataclass
+class Failed:
+    """An exception raised on a host, carried back as a value."""
+
+    error: BaseException
+
+
+Input = tuple[int, list[list[Request] | None], list[list[int]]]  # seq, requests, releases
+
+
+class _Rows:
+    """Some rows of a payload array (``rows`` ascending), indexed by the
+    row numbers of the full array."""
+
+    def __init__(self, rows: np.ndarray, data: np.ndarray) -> None:
+        self.rows, self.data = rows, data
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        return self.data[np.searchsorted(self.rows, rows)]
+
+
+def _remote_parts(requests: list[Request] | None) -> list[Any]:
+    parts: list[Any] = []
+    for r in requests or []:
+        if r.inbox is not None and isinstance(r.inbox.payload, RemotePayload):
+            parts.extend(r.inbox.payload.parts)
+    return parts
+
+
+class GraphHost:
+    """The graph's methods of a host actor (mixed into its body, which holds
+    ``core``: a :class:`~actors.host.HostCore`)."""
+
+    core: Any
+    index: int = -1
+    kept: dict[int, list[dict[str, np.ndarray]]]
+
+    def graph_join(self, index: int) -> int:
+        """Take part in a compiled graph as host ``index``."""
+        self.index, self.kept = index, {}
+        return index
+
+    def export(self, sent: bytes) -> Any:
+        """Rows of this host's kept payloads that other hosts' requests name:
+        ``{(seq, request, key): (rows, data)}``."""
+        try:
+            _, requests, _ = self._given(sent)
+            wanted: dict[tuple[int, int, str], list[np.ndarray]] = {}
+            for h, reqs in enumerate(requests):
+                if h == self.index:
+                    continue
+                for p in _remote_parts(reqs):
+                    if p.source.host == self.index:
+                        wanted.setdefault((p.source.seq, p.request, p.key), []).append(p.rows)
+            out = {}
+            for (seq, req, key), rows in wanted.items():
+                unique = np.unique(np.concatenate(rows))
+                out[seq, req, key] = (unique, self.kept[seq][req][key][unique])
+            return pickle.dumps(out, protocol=5)
+        except Exception as e:  # carried to the driver as a value
+            return Failed(e)
+
+    def _given(self, sent: bytes) -> Input:
+        if getattr(self, "_sent", None) is not sent:  # read once for export and step
+            self._sent, self._input = sent, pickle.loads(sent)
+        return cast(Input, self._input)
+
+    def step(self, sent: bytes, *exports: Any) -> Any:
+        """Run this host's requests of the execution; its small outputs."""
+        seq, requests, releases = self._given(sent)
+        try:
+            mine = requests[self.index]
+            if mine is None:
+                return []
+            failed = [e for e in exports if isinstance(e, Failed)]
+            if failed:
+                return failed[0]
+            self.core._fetch = self._fetcher(exports)
+            meta, bulk = self.core.call(mine)
+            self.kept[seq] = bulk
+            return pickle.dumps(meta, protocol=5)
+        except Exception as e:  # carried to the driver as a value
+            return Failed(e)
+        finally:
+            for s in releases[self.index]:
+                self.kept.pop(s, None)
+
+    def _fetcher(self, exports: tuple[Any, ...]) -> Fetch:
+        def fetch(sources: list[GraphHandle]) -> list[list[dict[str, np.ndarray]]]:
+            out: list[Any] = []
+            for s in sources:
+                if s.host == self.index:
+                    out.append(self.kept[s.seq])
+                    continue
+                view: dict[int, dict[str, _Rows]] = {}
+                for (seq, req, key), (rows, data) in pickle.loads(exports[s.host]).items():
+                    if seq == s.seq:
+                        view.setdefault(req, {})[key] = _Rows(rows, data)
+                out.append(view)
+            return cast(list[list[dict[str, np.ndarray]]], out)
+
+        return fetch
+
+
+def _release(releases: list[list[int]], host: int, seq: int) -> None:
+    releases[host].append(seq)  # sent with the next execution
+
+
+@dataclass
+class _Execution:
+    seq: int
+    refs: list[Any]
+    results: list[Any] | None = None
+
+
+@dataclass
+class CompiledHosts:
+    """The driver's side of a compiled graph over ``actors``: collects one
+    timestamp's requests per host, executes the graph once for them, and
+    reads its executions in order."""
+
+    actors: list[Any]
+    graph: Any = None
+    seq: int = 0
+    batch: dict[int, list[Request]] = field(default_factory=dict)
+    pending: deque[_Execution] = field(default_factory=deque)
+    done: dict[int, list[Any]] = field(default_factory=dict)
+    releases: list[list[int]] = field(default_factory=list)
+
+    def compile(self) -> None:
+        import ray
+        from ray.dag import InputNode, MultiOutputNode
+
+        ray.get([a.graph_join.remote(h) for h, a in enumerate(self.actors)])
+        self.releases = [[] for _ in self.actors]
+        with InputNode() as given:
+            if len(self.actors) == 1:
+                outputs = [self.actors[0].step.bind(given)]
+            else:
+                exports = [a.export.bind(given) for a in self.actors]
+                outputs = [a.step.bind(given, *exports) for a in self.actors]
+            dag = MultiOutputNode(outputs)
+        self.graph = dag.experimental_compile(_max_inflight_executions=IN_FLIGHT + 2)
+
+    def add(self, host: int, requests: list[Request]) -> GraphHandle:
+        """Queue ``requests`` for ``host`` in the next execution."""
+        self.batch[host] = requests
+        handle = GraphHandle(host, self.seq)
+        weakref.finalize(handle, _release, self.releases, host, self.seq)
+        return handle
+
+    def flush(self) -> None:
+        """Execute the graph for the queued requests."""
+        if not self.batch:
+            return
+        while len(self.pending) >= IN_FLIGHT:
+            self._read_oldest()
+        requests = [self.batch.get(h) for h in range(len(self.actors))]
+        releases = []
+        for h in range(len(self.actors)):
+            releases.append(self.releases[h])
+            self.releases[h] = []
+        refs = self.graph.execute(pickle.dumps((self.seq, requests, releases), protocol=5))
+        self.pending.append(_Execution(self.seq, list(refs)))
+        self.batch = {}
+        self.seq += 1
+
+    def result(self, seq: int, host: int) -> Any:
+        """The output of ``host`` in execution ``seq`` (raises a host's error,
+        or Ray's error when an actor died)."""
+        if seq == self.seq:
+            self.flush()
+        while seq not in self.done:
+            self._read_oldest()
+        outputs = self.done[seq]
+        out, outputs[host] = outputs[host], None
+        if all(o is None for o in outputs):
+            del self.done[seq]
+        if isinstance(out, Failed):
+            raise out.error
+        return out
+
+    def _read_oldest(self) -> None:
+        execution = self.pending.popleft()
+        # a dead actor closes the graph's channels, which ends the wait at once
+        got = [ref.get(timeout=timeout()) for ref in execution.refs]
+        self.done[execution.seq] = [
+            pickle.loads(g) if isinstance(g, bytes) else g if isinstance(g, Failed) else None
+            for g in got
+        ]
+
+    def teardown(self) -> None:
+        """Stop the graph (its actors run ordinary calls again)."""
+        graph, self.graph = self.graph, None
+        self.pending.clear()
+        if graph is not None:
+            graph.teardown()
+
+
+__all__ = ["CompiledHosts", "GraphHandle", "GraphHost", "enabled"]
