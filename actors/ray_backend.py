@@ -8,8 +8,8 @@ CPU and are placed over the cluster's nodes in proportion to their CPUs;
 devices go to hosts by :func:`netsim.assignment.assign_hosts` (graph-aware
 blocks, so few messages cross hosts). Actors are borrowed from the
 process's pool of warm hosts (:mod:`actors.ray_pool`) and given back when
-the run closes. With ``NETSIM_RAY_GRAPH=1`` and up to 16 hosts (not per
-device), the hosts of a run form a Ray Compiled Graph (:mod:`actors.ray_graph`):
+the run closes. With up to 16 hosts (not per device; unless
+``NETSIM_RAY_GRAPH=0``), the hosts of a run form a Ray Compiled Graph (:mod:`actors.ray_graph`):
 one execution per timestamp, message contents passed host to host over
 shared-memory channels. Otherwise each host call is one actor method call
 with two results: the small outputs the driver reads, and the message

@@ -1,4 +1,4 @@
-"""Ray Compiled Graphs (``NETSIM_RAY_GRAPH=1``, :mod:`actors.ray_graph`): the
+"""Ray Compiled Graphs (the default, :mod:`actors.ray_graph`): the
 same results as inline, bit for bit, with payloads exchanged host to host
 (synchronous rounds, gossip's asynchronous calls, restarts); a dead host is
 a clear error; the actors go back to the pool usable by ordinary calls."""
@@ -34,7 +34,7 @@ def test_compiled_graph_matches_inline(
         result = netsim.run(scenario, backend="ray", hosts=hosts)
         assert result.metrics.equals(inline.metrics)
         assert result.summary["messages"] == inline.summary["messages"]
-    monkeypatch.delenv("NETSIM_RAY_GRAPH")
+    monkeypatch.setenv("NETSIM_RAY_GRAPH", "0")
     again = netsim.run(scenario, backend="ray", hosts=3)  # the same actors, ordinary calls
     assert again.summary["hosts_reused"] == 3
     assert again.metrics.equals(inline.metrics)
