@@ -46,6 +46,11 @@ class Backend(Protocol):
 
     def submit(self, host: int, requests: list[Request]) -> HostFuture: ...
 
+    def flush(self) -> None:
+        """Send the calls submitted since the last flush (a backend may send
+        one timestamp's calls together; others have sent them already)."""
+        ...
+
     def describe(self) -> dict[str, Any]:
         """Where the hosts run (for the summary)."""
         ...
@@ -194,7 +199,5 @@ class Dispatcher:
             ]
             parts.append((self.backend.submit(h, host_requests), positions))
             self.calls += 1
-        flush = getattr(self.backend, "flush", None)
-        if flush is not None:  # a backend that sends a timestamp's calls together
-            flush()
+        self.backend.flush()
         return CallResult(requests, parts)
