@@ -7,7 +7,7 @@ minute and close to a gigabyte per purpose. Here
 
 - :func:`pcg64_states` computes the seeds of ``n`` streams at once
   (``SeedSequence``'s hash, vectorized over the stream index: O(n) numpy);
-- :class:`Streams` keeps each stream as arrays (48 bytes) and draws
+- :class:`Streams` keeps each stream as arrays (56 bytes) and draws
   from it through one shared bit generator whose state is swapped in and out;
 - :class:`DeviceGenerators` makes a device's ``Generator`` only when a kernel
   asks for it.
@@ -120,8 +120,9 @@ _M64 = (1 << 64) - 1
 
 class Streams:
     """The streams ``rng.generator(seed, purpose, i)`` for ``i`` in ``index``,
-    kept as arrays (their seed words, then their PCG64 states: 48 bytes a
-    stream, no Python object per stream) rather than ``Generator`` objects.
+    kept as arrays (their seed words, their PCG64 states and the half word a
+    32-bit draw may have left: 56 bytes a stream, no Python object per stream)
+    rather than ``Generator`` objects.
     :meth:`draw` runs a function on each stream in turn, through one shared
     ``Generator``, and keeps where each stream got to."""
 
@@ -129,40 +130,46 @@ class Streams:
         self._words = seed_words(seed, purpose, index)  # (n, 4): what seeds each stream
         self._state = np.zeros((len(self._words), 2), dtype=np.uint64)  # (high, low) once drawn
         self._started = np.zeros(len(self._words), dtype=bool)
+        self._half = np.zeros(len(self._words), dtype=np.int64)  # a kept 32-bit half word + 1, or 0
         self._bits = np.random.PCG64(0)
         self._gen = np.random.Generator(self._bits)
 
     def __len__(self) -> int:
         return len(self._words)
 
-    def _get(self, i: int) -> tuple[int, int]:
+    def _get(self, i: int) -> Any:
         w0, w1, w2, w3 = (int(x) for x in self._words[i])
         state, inc = pcg64_state((w0, w1, w2, w3))
         if self._started[i]:
             high, low = self._state[i]
             state = (int(high) << 64) | int(low)
-        return state, inc
+        out = _state_dict(state, inc)
+        half = int(self._half[i])
+        if half:  # a 32-bit draw (e.g. a small ``integers``) left half a word for the next
+            out["has_uint32"], out["uinteger"] = 1, half - 1
+        return out
 
-    def draw(self, fn: Callable[[int, np.random.Generator], None]) -> None:
-        """``fn(i, generator)`` for each stream ``i`` in order, ``generator``
-        being stream ``i`` where it was left. Costs about 15 us a stream
-        besides the draws."""
+    def draw(
+        self, fn: Callable[[int, np.random.Generator], None], which: np.ndarray | None = None
+    ) -> None:
+        """``fn(i, generator)`` for each stream ``i`` in order (or each of
+        ``which``, in that order), ``generator`` being stream ``i`` where it was
+        left. Costs about 15 us a stream besides the draws."""
         bits, gen = self._bits, self._gen
-        for i in range(len(self._words)):
-            bits.state = _state_dict(*self._get(i))
+        for i in range(len(self._words)) if which is None else which.tolist():
+            bits.state = self._get(i)
             fn(i, gen)
             after = bits.state
-            if after["has_uint32"]:  # a 32-bit draw left half a word: not kept here
-                raise RuntimeError("Streams: draw whole 64-bit words (no 32-bit draws)")
             state = after["state"]["state"]
             self._state[i] = (state >> 64, state & _M64)
             self._started[i] = True
+            self._half[i] = after["uinteger"] + 1 if after["has_uint32"] else 0
 
     def iter(self) -> Iterator[np.random.Generator]:
         """Each stream once, from where it was, as a ``Generator`` of its own."""
         for i in range(len(self._words)):
             bits = np.random.PCG64(0)
-            bits.state = _state_dict(*self._get(i))
+            bits.state = self._get(i)
             yield np.random.Generator(bits)
 
 

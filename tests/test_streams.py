@@ -38,3 +38,24 @@ def test_device_generators_are_made_on_first_use() -> None:
     assert next(g.random() for g in gens) == rng.generator(5, "device", 4).random()
     with pytest.raises(IndexError):
         gens[2]
+
+
+def test_streams_keep_the_half_word_of_32_bit_draws() -> None:
+    """A small ``integers`` draws 32 bits and keeps the other half of the word
+    for the next one: a stream taken up again goes on with that half."""
+    index = np.array([5, 2, 9])
+    mine = Streams(3, "gossip-clock", index)
+    theirs = [rng.generator(3, "gossip-clock", int(i)) for i in index]
+    got: list[list[float]] = [[] for _ in index]
+
+    def draw(i: int, g: np.random.Generator) -> None:
+        got[i] += [g.exponential(0.5), float(g.integers(4 + i))]
+
+    for _ in range(3):
+        mine.draw(draw, np.array([2, 0]))  # some streams only, in any order
+        mine.draw(draw, np.array([1]))
+    want = [
+        [v for _ in range(3) for v in (g.exponential(0.5), float(g.integers(4 + i)))]
+        for i, g in enumerate(theirs)
+    ]
+    assert got == want
