@@ -26,6 +26,7 @@ import pandas as pd
 
 from algorithms.base import Final, NoChecks, network_rows
 from algorithms.consensus import initial_kernel, initial_values, measure_kernel, reset_kernel
+from algorithms.gossip_window import Windows, can_window
 from netsim import checks
 from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
 
@@ -46,6 +47,9 @@ class RandomizedGossip(NoChecks):
     iterations: int = 100
     dim: int = 1
     rate: float = 1.0
+    window: bool = (
+        True  # windowed protocol (same results, vectorized); False: one process an exchange
+    )
 
     name: ClassVar[str] = "gossip"
     needs_connected: ClassVar[bool] = True
@@ -56,6 +60,7 @@ class RandomizedGossip(NoChecks):
         checks.positive_int("iterations", self.iterations)
         checks.positive_int("dim", self.dim)
         checks.number("rate", self.rate, low=0, low_open=True)
+        checks.choice("window", self.window, (True, False))
 
     # ------------------------------------------------------------ host side
     @property
@@ -82,11 +87,18 @@ class RandomizedGossip(NoChecks):
         x0 = sim.compute([Request("initial", all_nodes)]).outputs(0)["x"]
         mean = x0.mean(axis=0)
         norm0 = float(np.linalg.norm(x0 - mean)) or 1.0
-        for k in range(sim.n_nodes):
-            sim.env.process(self._clock(sim, k))
+        windows = Windows(self, sim) if self.window and can_window(sim) else None
+        if windows is None:
+            for k in range(sim.n_nodes):
+                sim.env.process(self._clock(sim, k))
         for step in range(self.iterations + 1):
             if step:
-                yield sim.env.timeout(1.0 / self.rate)
+                end = sim.env.now + 1.0 / self.rate  # as SimPy times the timeout
+                measure = sim.env.timeout(1.0 / self.rate)
+                if windows is None:
+                    yield measure
+                else:
+                    yield from windows.until(float(end), measure)
             err2 = sim.compute([Request("measure", all_nodes, params={"mean": mean})]).outputs(0)
             sim.record("consensus_error", float(np.sqrt(err2["err2"].sum())) / norm0, step)
             sim.progress(step / self.iterations)
