@@ -102,6 +102,34 @@ def pcg64_state(words: tuple[int, int, int, int]) -> tuple[int, int]:
     return (state * _PCG_MULT + inc) & _MASK128, inc  # and step again
 
 
+def _mul64(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 128-bit products ``a * b`` of 64-bit words, as (high, low) words."""
+    m32, s32 = np.uint64(_M32), np.uint64(32)
+    a0, a1, b0, b1 = a & m32, a >> s32, b & m32, b >> s32
+    p00, p01, p10 = a0 * b0, a0 * b1, a1 * b0
+    mid = (p00 >> s32) + (p01 & m32) + (p10 & m32)
+    return a1 * b1 + (p01 >> s32) + (p10 >> s32) + (mid >> s32), (p00 & m32) | (mid << s32)
+
+
+def pcg64_state_words(words: np.ndarray) -> np.ndarray:
+    """:func:`pcg64_state` for each row of ``words`` ``(n, 4)``, vectorized:
+    ``(n, 4)`` words state high, low, increment high, low."""
+    w0, w1, w2, w3 = (words[:, k].astype(np.uint64) for k in range(4))
+    one = np.uint64(1)
+    inc_hi, inc_lo = (w2 << one) | (w3 >> np.uint64(63)), (w3 << one) | one
+
+    def add(ah: np.ndarray, al: np.ndarray, bh: np.ndarray, bl: np.ndarray) -> tuple[Any, Any]:
+        lo = al + bl
+        return ah + bh + (lo < al).astype(np.uint64), lo
+
+    s_hi, s_lo = add(inc_hi, inc_lo, w0, w1)
+    mult_hi, mult_lo = np.uint64(_PCG_MULT >> 64), np.uint64(_PCG_MULT & _M64)
+    hi, lo = _mul64(s_lo, np.full_like(s_lo, mult_lo))
+    hi = hi + s_hi * mult_lo + s_lo * mult_hi  # the high words' products, mod 2**64
+    s_hi, s_lo = add(hi, lo, inc_hi, inc_lo)
+    return np.stack([s_hi, s_lo, inc_hi, inc_lo], axis=1)
+
+
 def pcg64_states(seed: int, purpose: str, index: np.ndarray) -> list[tuple[int, int]]:
     """The PCG64 ``(state, inc)`` of ``rng.generator(seed, purpose, i)`` for each ``i``."""
     return [pcg64_state(tuple(w)) for w in seed_words(seed, purpose, index).tolist()]
@@ -130,12 +158,14 @@ class Streams:
     def __init__(self, seed: int, purpose: str, index: np.ndarray) -> None:
         n = len(index)
         self._words = seed_words(seed, purpose, index)  # (n, 4): what seeds each stream
-        self._state = np.zeros((n, 4), dtype=np.uint64)  # state high, low, inc high, low
         self._half = np.zeros((n, 2), dtype=np.uint32)  # has_uint32, uinteger
         self._started = np.zeros(n, dtype=bool)
         self._bits = np.random.PCG64(0)
         self._gen = np.random.Generator(self._bits)
         self._live = _live_views(self._bits)
+        # state high, low, increment high, low at positions _at (as the bit generator lays them)
+        self._at = np.arange(4) if self._live is None else self._live[1]
+        self._state = np.zeros((n, 4), dtype=np.uint64)
 
     def __len__(self) -> int:
         return len(self._words)
@@ -147,7 +177,7 @@ class Streams:
     def _get(self, i: int) -> Any:
         if not self._started[i]:
             return _state_dict(*self._seeded(i))
-        sh, sl, ih, il = (int(x) for x in self._state[i])
+        sh, sl, ih, il = (int(x) for x in self._state[i][self._at])
         out = _state_dict((sh << 64) | sl, (ih << 64) | il)
         out["has_uint32"], out["uinteger"] = (int(x) for x in self._half[i])
         return out
@@ -159,30 +189,30 @@ class Streams:
         ``which``, in that order), ``generator`` being stream ``i`` where it was
         left. Costs a few us a stream besides the draws (about 15 us where the
         bit generator's state cannot be read in place)."""
-        bits, gen, live = self._bits, self._gen, self._live
+        bits, gen, live, at = self._bits, self._gen, self._live, self._at
         state, half, started = self._state, self._half, self._started
         order = np.arange(len(self._words)) if which is None else np.asarray(which)
         fresh = order[~started[order]]
-        if live is not None and len(fresh):  # their seeded states, all at once
-            seeded = [pcg64_state(tuple(w)) for w in self._words[fresh].tolist()]
-            state[fresh] = [(s >> 64, s & _M64, c >> 64, c & _M64) for s, c in seeded]
+        if len(fresh):  # their seeded states, all at once
+            seeded = np.empty((len(fresh), 4), dtype=np.uint64)
+            seeded[:, at] = pcg64_state_words(self._words[fresh])
+            state[fresh] = seeded
             started[fresh] = True
         for i in order.tolist():
             if live is None:
                 bits.state = self._get(i)
             else:
-                live[0][live[1]] = state[i]
+                live[0][:] = state[i]
                 live[2][:] = half[i]
             fn(i, gen)
             if live is not None:
-                state[i] = live[0][live[1]]
+                state[i] = live[0]
                 half[i] = live[2]
             else:
                 after = bits.state
                 st, inc = after["state"]["state"], after["state"]["inc"]
                 state[i] = (st >> 64, st & _M64, inc >> 64, inc & _M64)
                 half[i] = (after["has_uint32"], after["uinteger"])
-            started[i] = True
 
     def iter(self) -> Iterator[np.random.Generator]:
         """Each stream once, from where it was, as a ``Generator`` of its own."""
