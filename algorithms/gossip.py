@@ -13,6 +13,17 @@ it would on a real network.
 One iteration is ``1 / rate`` seconds (every node ticks once on average);
 ``consensus_error`` is recorded each iteration. Messages carry ``dim``
 float64 values. Costs: ``3 dim`` FLOPs to answer, ``dim`` to apply the reply.
+
+Two protocols, one result. ``window=False``: a SimPy process per node's
+clock and per exchange (read, ask, respond, reply, apply), the reference.
+``window=True`` (default): :mod:`algorithms.gossip_window` processes the
+same events a window of virtual time at a time (windows shorter than the
+smallest link latency, ending at every measurement and failure event), as
+vectors: the same metrics, message counts, bytes, busy times and energy, bit
+for bit, with loss, failures, churn, restarts and link changes; only the
+summary's ``host_calls`` differs (one call a rank of a window, not three an
+exchange). Runs with a link latency of 0 or with batteries fall back to the
+per-exchange protocol.
 """
 
 from __future__ import annotations
