@@ -157,15 +157,22 @@ def _read(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
 def _respond(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
     """``delta = (x_j - x_i) / 2`` back to the asker; ``x_j -= delta``."""
     assert call.inbox is not None
-    delta = (state.x[call.idx] - call.inbox.payload[call.inbox.row]) / 2
+    delta = (state.x[call.idx] - _received(state, call)) / 2
     state.x[call.idx] -= delta
     return state, {"payload": Payloads.rows(delta)}
 
 
 def _apply(state: GossipState, call: KernelCall) -> tuple[GossipState, Outputs]:
     assert call.inbox is not None
-    state.x[call.idx] += call.inbox.payload[call.inbox.row]
+    state.x[call.idx] += _received(state, call)
     return state, {}
+
+
+def _received(state: GossipState, call: KernelCall) -> np.ndarray:
+    """Each device's message, one row each (a host given no device of a
+    windowed call's request gets no rows, of no known shape when remote)."""
+    assert call.inbox is not None
+    return np.reshape(call.inbox.payload[call.inbox.row], state.x[call.idx].shape)
 
 
 _KERNELS: dict[str, Kernel] = {
