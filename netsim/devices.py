@@ -9,10 +9,13 @@ a later ``compute`` event changes later jobs only)::
 
     start = max(now, free_at)    finish = start + F / compute_flops
 
-Jobs are committed at the current time only, so the work a device has queued
-beyond ``now`` is one contiguous block ending at ``free_at``. A job of no
-FLOPs takes no time and holds nobody up: it is done when the device is free
-(work queued after a job follows it, even when it costs nothing).
+Jobs are committed at the current time, so the work a device has queued
+beyond ``now`` is one contiguous block ending at ``free_at``, unless a protocol
+commits them ahead of time (``Devices.run(..., at=)``: a job arriving at a
+later time ``at``, ``start = max(at, free_at)``; windowed gossip does, for
+jobs of a window it processes at its start). A job of no FLOPs takes no time
+and holds nobody up: it is done when the device is free (work queued after a
+job follows it, even when it costs nothing).
 
 Failures
 --------
@@ -111,13 +114,20 @@ class Devices:
         return event
 
     # ------------------------------------------------------------ work
-    def run(self, devices: np.ndarray, flops: np.ndarray | float) -> np.ndarray:
-        """Commit one job per device (distinct devices) now; their finish times."""
+    def run(
+        self, devices: np.ndarray, flops: np.ndarray | float, at: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Commit one job per device (distinct devices) now; their finish times.
+
+        ``at`` (per device, ``>= now``): the job arrives then instead, as if
+        committed at ``at``; no failure or budget change may come between
+        ``now`` and ``at`` (the caller's guarantee), and calls for one device
+        must come in the order of their ``at``."""
         now = float(self.env.now)
         d = np.asarray(devices, dtype=np.int64)
         f = np.broadcast_to(np.asarray(flops, dtype=float), d.shape)
         costly = f > 0
-        start = np.maximum(now, self.free_at[d])
+        start = np.maximum(now if at is None else at, self.free_at[d])
         if not costly.any():
             return start
         if not np.all(self.network.node_up[d[costly]]):
@@ -130,7 +140,11 @@ class Devices:
         self.jobs += int(costly.sum())
         self._held += 1
         self._held_jobs += int(costly.sum())
-        if self._held > 64:
+        if at is not None:
+            # jobs committed ahead may finish out of commit order across batches: fold the
+            # finished head only, so each device's totals add up in the order its jobs ran
+            self._retire_oldest(now)
+        elif self._held > 64:
             self._retire(now)
         elif self._held_jobs > 2 * self.n:  # large batches: let the finished ones go now
             self._retire_oldest(now)

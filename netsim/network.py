@@ -176,9 +176,14 @@ class Network:
         dst: np.ndarray,
         t_queue: np.ndarray | float,
         size: np.ndarray | float,
+        *,
+        draw_loss: bool = True,
     ) -> MessageBatch:
         """Messages ``src[i] -> dst[i]``, each its own transmission; messages of one
-        sender leave its uplink in order of ``t_queue`` (ties: in the given order)."""
+        sender leave its uplink in order of ``t_queue`` (ties: in the given order).
+
+        ``draw_loss=False``: no loss draws now; the caller makes them with
+        :meth:`draw_losses` before anything reads the batch's fates."""
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
         t_queue = np.broadcast_to(np.asarray(t_queue, dtype=float), src.shape).copy()
@@ -194,6 +199,7 @@ class Network:
             self.uplink_free[s] = end[idx]
         return self._batch(
             now,
+            draw_loss=draw_loss,
             link=link,
             tx=np.arange(len(src)),
             size=size,
@@ -205,7 +211,9 @@ class Network:
             tx_end=end,
         )
 
-    def _batch(self, now: float, every: bool = False, **arrays: np.ndarray) -> MessageBatch:
+    def _batch(
+        self, now: float, every: bool = False, draw_loss: bool = True, **arrays: np.ndarray
+    ) -> MessageBatch:
         """A batch of messages on ``arrays["link"]`` (``every``: one on each link, in order)."""
         link = arrays["link"]
         m = len(link)
@@ -216,7 +224,7 @@ class Network:
         loss = self.loss if every else self.loss[link]
         fate[~self.node_up[src]] = CANCELLED  # a down node sends nothing
         lossy = loss > 0
-        if lossy.any():
+        if draw_loss and lossy.any():
             lost = lossy & (self._rng.random(m) < loss) & (fate == OK)
             fate[lost] = LOST
             drop_time[lost] = arrays["t_arrive"][lost]
@@ -230,7 +238,34 @@ class Network:
             self.on_send(np.concatenate([batch.src, batch.dst]))
         return batch
 
+    def draw_losses(
+        self, batches: list[MessageBatch], which: np.ndarray, index: np.ndarray
+    ) -> None:
+        """The loss draws of messages sent with ``draw_loss=False``: message
+        ``index[k]`` of ``batches[which[k]]``, in the order ``k``, one draw from
+        the network's stream per message on a lossy link, as if each had been
+        sent alone in that order (and nothing settled since it was sent)."""
+        p = np.zeros(len(which))
+        for g, b in enumerate(batches):
+            mine = which == g
+            p[mine] = self.loss[b.link[index[mine]]]
+        lossy = p > 0
+        lost = np.zeros(len(which), dtype=bool)
+        lost[lossy] = self._rng.random(int(lossy.sum())) < p[lossy]
+        for g, b in enumerate(batches):
+            i = index[lost & (which == g)]
+            i = i[b.fate[i] == OK]
+            b.fate[i] = LOST
+            b.drop_time[i] = b.t_arrive[i]
+
     # ---------------------------------------------------------------- receiving
+    def deliverable(self, batch: MessageBatch, index: np.ndarray, now: float) -> np.ndarray:
+        """Whether messages ``index`` of ``batch`` are on course for delivery as
+        far as is known at ``now`` (their fate once settled at ``now``): for one
+        that arrives before the next failure event, whether it is delivered."""
+        self._settle(now)
+        return batch.fate[index] == OK
+
     def delivered(self, batch: MessageBatch, now: float) -> np.ndarray:
         """Indices of ``batch``'s messages delivered by ``now``, in batch order."""
         self._settle(now)

@@ -108,16 +108,24 @@ class Simulation:
         return rngs.generator(self.seed, purpose, *index)
 
     # ------------------------------------------------------------ computing
-    def compute(self, requests: Sequence[Request]) -> Computation:
+    def compute(
+        self, requests: Sequence[Request], at: Sequence[np.ndarray | None] | None = None
+    ) -> Computation:
         """Run ``requests`` on the hosts now (one call per host).
 
         Each device's part of each request is a job on its compute queue,
         of the FLOPs the program's cost model gives; ``finish[i]`` says when
         each device's outputs of request ``i`` are ready. Only devices that
-        are up may be given work."""
+        are up may be given work.
+
+        ``at[i]`` (optional, per device, ``>= now``): the jobs of request ``i``
+        arrive then rather than now (see :meth:`Devices.run`), for a protocol
+        that processes events ahead of the clock, knowing that nothing the
+        kernels read or write changes in between."""
+        at = [None] * len(requests) if at is None else at
         finish = [
-            self.devices.run(r.devices, np.asarray(self.program.cost(r), dtype=float))
-            for r in requests
+            self.devices.run(r.devices, np.asarray(self.program.cost(r), dtype=float), when)
+            for r, when in zip(requests, at, strict=True)
         ]
         return Computation(self.dispatcher.call(requests), finish)
 
@@ -150,10 +158,13 @@ class Simulation:
         t_queue: np.ndarray | float,
         size: np.ndarray | float,
         payload: PayloadSource | None = None,
+        *,
+        draw_loss: bool = True,
     ) -> MessageBatch:
         """Messages ``src[i] -> dst[i]`` of ``size[i]`` bytes; ``payload`` holds
-        message ``i``'s contents at row ``i``."""
-        batch = self.network.unicast(self.now, src, dst, t_queue, size)
+        message ``i``'s contents at row ``i``. ``draw_loss=False``: the loss
+        draws come later, from :meth:`Network.draw_losses`."""
+        batch = self.network.unicast(self.now, src, dst, t_queue, size, draw_loss=draw_loss)
         batch.payload = payload
         self._count_crossing(batch)
         return batch

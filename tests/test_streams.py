@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from netsim import rng
-from netsim.streams import DeviceGenerators, Streams, seed_words
+from netsim import rng, streams
+from netsim.streams import DeviceGenerators, Streams, pcg64_state, pcg64_state_words, seed_words
 
 
 @pytest.mark.parametrize("seed", [0, 7, 2**32 + 5, 2**70 + 3])
@@ -38,3 +38,40 @@ def test_device_generators_are_made_on_first_use() -> None:
     assert next(g.random() for g in gens) == rng.generator(5, "device", 4).random()
     with pytest.raises(IndexError):
         gens[2]
+
+
+def test_seeded_states_vectorized() -> None:
+    words = np.random.default_rng(1).integers(0, 2**64, (50, 4), dtype=np.uint64)
+    words[0] = 2**64 - 1  # every carry
+    got = pcg64_state_words(words)
+    for w, row in zip(words.tolist(), got.tolist(), strict=True):
+        state, inc = pcg64_state(tuple(w))
+        assert row == [state >> 64, state & (2**64 - 1), inc >> 64, inc & (2**64 - 1)]
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "through-state-dicts"])
+def test_streams_keep_the_half_word_of_32_bit_draws(
+    in_place: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small ``integers`` draws 32 bits and keeps the other half of the word
+    for the next one: a stream taken up again goes on with that half."""
+    if not in_place:
+        monkeypatch.setattr(streams, "_live_views", lambda bits: None)
+    index = np.array([5, 2, 9])
+    mine = Streams(3, "gossip-clock", index)
+    theirs = [rng.generator(3, "gossip-clock", int(i)) for i in index]
+    got: list[list[float]] = [[] for _ in index]
+
+    def draw(i: int, g: np.random.Generator) -> None:
+        got[i] += [g.exponential(0.5), float(g.integers(4 + i))]
+
+    assert (mine._live is not None) == in_place
+    for _ in range(3):
+        mine.draw(draw, np.array([2, 0]))  # some streams only, in any order
+        mine.draw(draw, np.array([1]))
+    want = [
+        [v for _ in range(3) for v in (g.exponential(0.5), float(g.integers(4 + i)))]
+        for i, g in enumerate(theirs)
+    ]
+    assert got == want
+    assert [g.random() for g in mine.iter()] == [g.random() for g in theirs]
