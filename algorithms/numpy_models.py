@@ -19,11 +19,20 @@ device's numpy generator. Results agree with torch's to float32 rounding per
 step (tested), not to the bit: the two engines give different runs of the
 same distribution. The training FLOPs are :func:`algorithms.models.dense_flops`,
 the numbers the torch engine counts for the same model.
+
+Training and evaluation run numpy's BLAS on one thread (threadpoolctl), as
+the torch engine runs torch: a matrix product split over threads rounds
+differently, and results must not depend on the host's core count (inline
+and Ray runs agree).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -132,19 +141,35 @@ def local_train(
     if len(x) == 0:
         return 0
     x = _flat(x)
-    for _ in range(epochs):
-        order = generator.permutation(len(x))
-        for start in range(0, len(x), batch_size):
-            batch = order[start : start + batch_size]
-            model.sgd_step(x[batch], y[batch], lr)
+    with one_blas_thread():
+        for _ in range(epochs):
+            order = generator.permutation(len(x))
+            for start in range(0, len(x), batch_size):
+                batch = order[start : start + batch_size]
+                model.sgd_step(x[batch], y[batch], lr)
     return epochs * len(x)
 
 
 def evaluate(model: DenseNet, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Accuracy and mean cross-entropy loss on ``(x, y)``."""
-    logits = model.logits(x)
+    with one_blas_thread():
+        logits = model.logits(x)
     loss, _ = _cross_entropy(logits, y, gradient=False)
     return float(np.mean(logits.argmax(axis=1) == y)), loss
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run numpy's matrix products on one thread."""
+    with _blas().limit(limits=1, user_api="blas"):
+        yield
+
+
+@cache
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _cross_entropy(
