@@ -55,7 +55,9 @@ class Learner:
         self.prototype = {int(d): prototype[int(d)] for d in devices if int(d) in prototype}
         shape, classes = self.split.input_shape, self.split.classes
         self.models: dict[str, Any] = {
-            name: spec.build(shape, classes, cfg.model_seed(seed, name), cfg.engine)
+            name: (spec.build_numpy if self.numpy else spec.build)(
+                shape, classes, cfg.model_seed(seed, name)
+            )
             for name, spec in cfg.specs.items()
         }
         # every prototype's initial parameters (the same on every host)

@@ -67,12 +67,14 @@ class ModelSpec:
         if self.slimmable:
             checks.choice("model (slimmable)", self.name, slimmable.SLIMMABLE)
 
-    def build(
-        self, input_shape: tuple[int, ...], classes: int, seed: int, engine: str = "torch"
-    ) -> nn.Module | numpy_models.DenseNet:
-        """The model, initialised from ``seed``, for the training ``engine``."""
-        if engine == "numpy":
-            return numpy_models.build(self.name, input_shape, classes, seed, self.hidden)
+    def build_numpy(
+        self, input_shape: tuple[int, ...], classes: int, seed: int
+    ) -> numpy_models.DenseNet:
+        """The model for the numpy engine (``logreg`` or ``mlp``), initialised from ``seed``."""
+        return numpy_models.build(self.name, input_shape, classes, seed, self.hidden)
+
+    def build(self, input_shape: tuple[int, ...], classes: int, seed: int) -> nn.Module:
+        """The torch model, initialised from ``seed``."""
         if self.slimmable:
             return slimmable.build(self.name, input_shape, classes, seed, self.hidden)
         return models.build(self.name, input_shape, classes, seed, self.hidden)
@@ -171,8 +173,8 @@ class LearningConfig:
         shape does not fit; dense models flatten any input)."""
         if self.engine == "numpy":
             return {
-                name: spec.build(
-                    split.input_shape, split.classes, self.model_seed(seed, name), "numpy"
+                name: spec.build_numpy(
+                    split.input_shape, split.classes, self.model_seed(seed, name)
                 )
                 for name, spec in self.specs.items()
             }

@@ -89,28 +89,46 @@ class DenseNet:
     def gradient(self, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Mean cross-entropy of the batch ``(x, y)`` and its exact gradient
         (a flat vector in the parameters' layout; overwritten by the next call)."""
-        activations = [_flat(x)]
-        for i, (weight, bias) in enumerate(self.layers):
-            z = activations[-1] @ weight.T + bias
-            if i < len(self.layers) - 1:
-                np.maximum(z, 0, out=z)
-            activations.append(z)
-        logits = activations.pop()
-        loss, delta = _cross_entropy(logits, y)
-        for i in range(len(self.layers) - 1, -1, -1):
-            gw, gb = self._grads[i]
-            a = activations[i]
-            np.matmul(delta.T, a, out=gw)
-            np.sum(delta, axis=0, out=gb)
-            if i > 0:
-                delta = delta @ self.layers[i][0]
-                delta *= a > 0  # ReLU's derivative, from its output
+        loss = self._backward(_flat(x), y, with_loss=True)
         return loss, self._grad
 
     def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> None:
-        """One step of plain SGD on the batch: ``p -= lr * grad``."""
-        _, grad = self.gradient(x, y)
-        self.vector -= np.float32(lr) * grad
+        """One step of plain SGD on the batch ``(x, y)``: ``p -= lr * grad``."""
+        self._backward(_flat(x), y, with_loss=False)
+        grad = self._grad
+        np.multiply(grad, np.float32(lr), out=grad)
+        np.subtract(self.vector, grad, out=self.vector)
+
+    def _backward(self, x: np.ndarray, y: np.ndarray, with_loss: bool) -> float:
+        """The gradient into ``self._grad`` (written with ufuncs' ``out=`` and
+        their ``reduce``: a step of a small model is mostly call overhead)."""
+        activations = [x]
+        last = len(self.layers) - 1
+        for i, (weight, bias) in enumerate(self.layers):
+            z = activations[-1] @ weight.T
+            z += bias
+            if i < last:
+                np.maximum(z, 0, out=z)
+            activations.append(z)
+        delta = activations.pop()  # the logits, turned into their gradient in place
+        n = len(y)
+        rows = np.arange(n)
+        delta -= np.maximum.reduce(delta, axis=1, keepdims=True)
+        loss = 0.0
+        if with_loss:
+            loss = _mean_nll(delta, y, rows)
+        np.exp(delta, out=delta)
+        delta *= np.float32(1.0 / n) / np.add.reduce(delta, axis=1, keepdims=True)
+        delta[rows, y] -= np.float32(1.0 / n)  # (softmax - onehot) / n
+        for i in range(last, -1, -1):
+            gw, gb = self._grads[i]
+            a = activations[i]
+            np.matmul(delta.T, a, out=gw)
+            np.add.reduce(delta, axis=0, out=gb)
+            if i > 0:
+                delta = delta @ self.layers[i][0]
+                delta *= a > 0  # ReLU's derivative, from its output
+        return loss
 
 
 def build(
@@ -154,7 +172,8 @@ def evaluate(model: DenseNet, x: np.ndarray, y: np.ndarray) -> tuple[float, floa
     """Accuracy and mean cross-entropy loss on ``(x, y)``."""
     with one_blas_thread():
         logits = model.logits(x)
-    loss, _ = _cross_entropy(logits, y, gradient=False)
+    shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+    loss = _mean_nll(shifted, y, np.arange(len(y)))
     return float(np.mean(logits.argmax(axis=1) == y)), loss
 
 
@@ -172,23 +191,11 @@ def _blas() -> Any:
     return ThreadpoolController()
 
 
-def _cross_entropy(
-    logits: np.ndarray, y: np.ndarray, gradient: bool = True
-) -> tuple[float, np.ndarray]:
-    """Mean softmax cross-entropy of ``logits`` against labels ``y``, and its
-    gradient with respect to the logits (``(softmax - onehot) / n``)."""
-    n = len(y)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    total = exp.sum(axis=1, keepdims=True)
-    rows = np.arange(n)
-    loss = float(np.mean(np.log(total[:, 0]) - shifted[rows, y]))
-    if not gradient:
-        return loss, logits
-    exp /= total
-    exp[rows, y] -= 1.0
-    exp *= np.float32(1.0 / n)
-    return loss, exp
+def _mean_nll(shifted: np.ndarray, y: np.ndarray, rows: np.ndarray) -> float:
+    """Mean softmax cross-entropy of logits (shifted by their row maximum)
+    against labels ``y``."""
+    total = np.add.reduce(np.exp(shifted), axis=1)
+    return float(np.mean(np.log(total) - shifted[rows, y]))
 
 
 def _flat(x: np.ndarray) -> np.ndarray:
