@@ -123,7 +123,16 @@ def test_evaluation_is_torchs() -> None:
 
 
 # ------------------------------------------------------------------ FedAvg
-SMALL = {"clients": 20, "participation": 0.5, "rounds": 12, "local_epochs": 2, "lr": 0.2}
+# every client every round, until accuracy levels off (where one run's initial
+# model matters least): a few seconds with torch
+SMALL = {
+    "clients": 10,
+    "participation": 1.0,
+    "rounds": 20,
+    "local_epochs": 2,
+    "lr": 0.2,
+    "devices": "homogeneous",
+}
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +147,7 @@ def test_fedavg_learns_as_well_as_with_torch_with_the_same_messages_and_costs(
     so every simulated time identical (the engines differ in the parameters'
     values only)."""
     torch_run = netsim.run(build("fedavg", **SMALL))
-    assert numpy_run.final["accuracy"] > 0.85
+    assert numpy_run.final["accuracy"] > 0.9
     assert abs(numpy_run.final["accuracy"] - torch_run.final["accuracy"]) <= 0.02
     ours, theirs = numpy_run.metrics, torch_run.metrics
     learned = ours["metric"].isin(["accuracy", "loss"])
@@ -162,10 +171,12 @@ def test_same_seed_same_run_sharded_or_not(numpy_run: netsim.Result) -> None:
 
 
 @pytest.mark.ray
-def test_ray_matches_inline(ray_session: None, numpy_run: netsim.Result) -> None:
-    result = netsim.run(build("fedavg", engine="numpy", **SMALL), backend="ray", hosts=2)
+def test_ray_matches_inline(ray_session: None) -> None:
+    scenario = build("fedavg", engine="numpy", **{**SMALL, "rounds": 4})
+    inline = netsim.run(scenario)
+    result = netsim.run(scenario, backend="ray", hosts=2)
     assert result.summary["backend"] == "ray"
-    assert result.metrics.equals(numpy_run.metrics)
+    assert result.metrics.equals(inline.metrics)
 
 
 # ------------------------------------------------------------------ start-up and refusals
