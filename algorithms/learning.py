@@ -18,9 +18,10 @@ Two training engines, chosen explicitly by ``LearningConfig.engine``:
 ``torch`` (the default: every model and optimizer) and ``numpy``
 (:mod:`algorithms.numpy_models`: ``logreg`` and ``mlp`` with plain SGD, the
 same parameter layout, message sizes and FLOPs, without importing torch,
-which takes about 2 s; its runs differ from torch's by float32 rounding and
-mini-batch order, not in distribution). Anything else with engine ``numpy``
-is refused when the config is made.
+which takes about 2 s; its runs differ from torch's in the initial model's
+draw, the mini-batch order (the device's numpy generator) and float32
+rounding, not in distribution). Anything else with engine ``numpy`` is
+refused when the config is made.
 """
 
 from __future__ import annotations
