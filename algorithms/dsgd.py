@@ -36,7 +36,8 @@ from algorithms import datasets
 from algorithms.base import Final
 from algorithms.combine import combine, combine_flops
 from algorithms.federated.codecs import Codec, Identity
-from algorithms.learning import Learner, LearningConfig, accuracy_final, cost_table
+from algorithms.learner import Learner
+from algorithms.learning import LearningConfig, accuracy_final, cost_table
 from algorithms.rounds import synchronous_rounds
 from netsim import checks
 from netsim.dispatch import PayloadSource

@@ -1,5 +1,6 @@
 """What a device learns, and how: model specs by device prototype, the
-learning config, and local training and evaluation on a device's own data.
+learning config, and local training and evaluation on a device's own data
+(a host's clients learn through :class:`algorithms.learner.Learner`).
 
 A device's *prototype* is its node attribute ``prototype`` (a name, e.g.
 ``small`` or ``large``); :class:`LearningConfig` maps prototypes to
@@ -12,6 +13,15 @@ choice in federated averaging, where a client's model is replaced every
 round. Plain SGD is stepped directly (:func:`sgd_step`, the same update as
 ``torch.optim.SGD``), which keeps torch's optimizer machinery out of runs
 that do not need it. Mini-batches are shuffled with the device's own torch generator.
+
+Two training engines, chosen explicitly by ``LearningConfig.engine``:
+``torch`` (the default: every model and optimizer) and ``numpy``
+(:mod:`algorithms.numpy_models`: ``logreg`` and ``mlp`` with plain SGD, the
+same parameter layout, message sizes and FLOPs, without importing torch,
+which takes about 2 s; its runs differ from torch's in the initial model's
+draw, the mini-batch order (the device's numpy generator) and float32
+rounding, not in distribution). Anything else with engine ``numpy`` is
+refused when the config is made.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from algorithms import datasets, models, participants, slimmable
+from algorithms import datasets, models, numpy_models, participants, slimmable
 from algorithms.base import Final, network_rows
 from algorithms.participants import Participant
 from netsim import checks
@@ -37,6 +47,7 @@ if TYPE_CHECKING:  # torch is imported where it is used: it takes seconds to loa
     from torch import nn
 
 OPTIMIZERS = ("sgd", "adam")
+ENGINES = ("torch", "numpy")
 DEFAULT_PROTOTYPE = "default"
 PROTOTYPE_ATTRIBUTE = "prototype"
 
@@ -57,7 +68,14 @@ class ModelSpec:
         if self.slimmable:
             checks.choice("model (slimmable)", self.name, slimmable.SLIMMABLE)
 
+    def build_numpy(
+        self, input_shape: tuple[int, ...], classes: int, seed: int
+    ) -> numpy_models.DenseNet:
+        """The model for the numpy engine (``logreg`` or ``mlp``), initialised from ``seed``."""
+        return numpy_models.build(self.name, input_shape, classes, seed, self.hidden)
+
     def build(self, input_shape: tuple[int, ...], classes: int, seed: int) -> nn.Module:
+        """The torch model, initialised from ``seed``."""
         if self.slimmable:
             return slimmable.build(self.name, input_shape, classes, seed, self.hidden)
         return models.build(self.name, input_shape, classes, seed, self.hidden)
@@ -69,7 +87,9 @@ class LearningConfig:
 
     ``model``/``hidden`` give the model of every device; ``prototypes`` maps
     prototype names (node attribute ``prototype``) to their own models
-    instead, for device-heterogeneous learning."""
+    instead, for device-heterogeneous learning. ``engine``: ``torch``, or
+    ``numpy`` for ``logreg``/``mlp`` models trained by ``sgd`` without
+    torch (:mod:`algorithms.numpy_models`)."""
 
     data: datasets.DataSpec = field(default_factory=datasets.DataSpec)
     model: str = "mlp"
@@ -81,6 +101,7 @@ class LearningConfig:
     lr: float = 0.1
     optimizer: Literal["sgd", "adam"] = "sgd"
     torch_threads: int = 1
+    engine: Literal["torch", "numpy"] = "torch"
 
     def __post_init__(self) -> None:
         ModelSpec(self.model, self.hidden, self.slimmable)  # checks the fields
@@ -94,6 +115,22 @@ class LearningConfig:
         checks.number("lr", self.lr, low=0, low_open=True)
         checks.choice("optimizer", self.optimizer, OPTIMIZERS)
         checks.positive_int("torch_threads", self.torch_threads)
+        checks.choice("engine", self.engine, ENGINES)
+        if self.engine == "numpy":
+            self._check_numpy_engine()
+
+    def _check_numpy_engine(self) -> None:
+        supports = (
+            f"engine numpy: supports models {' and '.join(numpy_models.MODELS)} "
+            "with optimizer sgd, got"
+        )
+        for spec in self.specs.values():
+            if spec.slimmable:
+                raise InputError(f"{supports} a slimmable {spec.name}")
+            if spec.name not in numpy_models.MODELS:
+                raise InputError(f"{supports} {spec.name}")
+        if self.optimizer != "sgd":
+            raise InputError(f"{supports} optimizer {self.optimizer}")
 
     @property
     def specs(self) -> dict[str, ModelSpec]:
@@ -134,7 +171,14 @@ class LearningConfig:
 
     def check_fit(self, split: datasets.Split, seed: int) -> dict[str, Any]:
         """Every prototype's initial model for this data (InputError when its
-        shape does not fit)."""
+        shape does not fit; dense models flatten any input)."""
+        if self.engine == "numpy":
+            return {
+                name: spec.build_numpy(
+                    split.input_shape, split.classes, self.model_seed(seed, name)
+                )
+                for name, spec in self.specs.items()
+            }
         import torch
 
         built = {}
@@ -213,127 +257,6 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, flo
     return accuracy, loss
 
 
-class Learner:
-    """What a host holds for learning: the data split (built from the seed),
-    each of its client devices' shard (and labels, noisy where the device's
-    ``label_noise`` says), prototype and torch generator, and one scratch
-    model per prototype that every training call loads, trains and reads back."""
-
-    def __init__(
-        self,
-        cfg: LearningConfig,
-        seed: int,
-        devices: np.ndarray,
-        clients: np.ndarray,
-        prototype: Mapping[int, str],
-        people: Mapping[int, Participant] | None = None,
-    ) -> None:
-        import torch
-
-        self.cfg = cfg
-        self.split = client_split(cfg, clients, prototype, seed, people)
-        shard_of = {int(c): k for k, c in enumerate(clients)}  # clients in id order
-        self.shards = {
-            int(d): self.split.clients[shard_of[int(d)]] for d in devices if int(d) in shard_of
-        }
-        self.labels = {
-            d: participants.noisy_labels(
-                self.split.y_train[idx],
-                people[d].label_noise if people else 0.0,
-                self.split.classes,
-                rngs.generator(seed, "label-noise", d),
-            )
-            for d, idx in self.shards.items()
-        }
-        self.people = {d: people[d] for d in self.shards} if people else {}
-        self.prototype = {int(d): prototype[int(d)] for d in devices if int(d) in prototype}
-        self.models = {
-            name: spec.build(self.split.input_shape, self.split.classes, cfg.model_seed(seed, name))
-            for name, spec in cfg.specs.items()
-        }
-        # every prototype's initial parameters (the same on every host)
-        self.initial = {name: models.get_vector(m) for name, m in self.models.items()}
-        self.generators = {
-            int(d): torch.Generator().manual_seed(rngs.int_seed(seed, "minibatch", int(d)))
-            for d in devices
-        }
-        self._width_cost: dict[str, slimmable.WidthCost] = {}
-
-    def samples(self, device: int) -> int:
-        return len(self.shards.get(device, ()))
-
-    def _data(self, device: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = self.shards.get(device, np.empty(0, dtype=np.int64))
-        return self.split.x_train[idx], self.labels.get(device, self.split.y_train[idx])
-
-    def train(self, device: int, vector: np.ndarray) -> np.ndarray:
-        """``vector`` trained on ``device``'s shard; the trained parameters."""
-        cfg = self.cfg
-        model = self.models[self.prototype[device]]
-        models.set_vector(model, vector)
-        x, y = self._data(device)
-        with models.torch_threads(cfg.torch_threads):
-            local_train(
-                model,
-                x,
-                y,
-                epochs=cfg.local_epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                optimizer=cfg.optimizer,
-                generator=self.generators[device],
-            )
-        return models.get_vector(model)
-
-    def train_sandwich(
-        self, device: int, vector: np.ndarray, p_min: float
-    ) -> tuple[np.ndarray, float]:
-        """``vector`` (a slimmable model) trained by the sandwich rule; the
-        trained parameters and the FLOPs of its random-width passes."""
-        cfg, p = self.cfg, self.prototype[device]
-        model = self.models[p]
-        models.set_vector(model, vector)
-        if p not in self._width_cost:
-            self._width_cost[p] = slimmable.WidthCost(
-                model, self.split.input_shape, self.split.classes
-            )
-        x, y = self._data(device)
-        with models.torch_threads(cfg.torch_threads):
-            extra = slimmable.sandwich_train(
-                model,
-                x,
-                y,
-                epochs=cfg.local_epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                optimizer=cfg.optimizer,
-                generator=self.generators[device],
-                p_min=p_min,
-                cost=self._width_cost[p],
-            )
-        return models.get_vector(model), extra
-
-    def evaluate(
-        self, prototype: str, vector: np.ndarray, width: float = 1.0, on: str = "test"
-    ) -> tuple[float, float]:
-        """Accuracy and loss of ``vector`` (a ``prototype`` model, run at
-        ``width`` if slimmable) on the held-out ``test`` split or the server's
-        ``validation`` split."""
-        model = self.models[prototype]
-        models.set_vector(model, vector)
-        x, y = (
-            (self.split.x_test, self.split.y_test)
-            if on == "test"
-            else (self.split.x_val, self.split.y_val)
-        )
-        slimmable.set_width(model, width)
-        try:
-            with models.torch_threads(self.cfg.torch_threads):
-                return evaluate(model, x, y)
-        finally:
-            slimmable.set_width(model, 1.0)
-
-
 def client_split(
     cfg: LearningConfig,
     clients: np.ndarray | list[int],
@@ -362,6 +285,10 @@ def cost_table(cfg: LearningConfig, split: datasets.Split, seed: int) -> dict[st
     """Every prototype's :class:`ModelCost`."""
     out = {}
     for name, model in cfg.check_fit(split, seed).items():
+        if isinstance(model, numpy_models.DenseNet):
+            forward, train = model.flops()
+            out[name] = ModelCost(model.size, train, forward)
+            continue
         out[name] = ModelCost(
             models.parameter_count(model),
             models.training_flops_per_sample(model, split.input_shape, split.classes),

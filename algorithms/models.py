@@ -17,7 +17,8 @@ travels as its parameters flattened to float32: ``4 * parameters`` bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -99,20 +100,28 @@ def linear_flops(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[float,
 
     if type(model) is not nn.Sequential or not all(p.requires_grad for p in model.parameters()):
         return None
-    forward = backward = 0.0
-    features, first = int(np.prod(input_shape)), True
+    widths = [int(np.prod(input_shape))]
     for layer in model:
         if type(layer) is nn.Linear:
-            if layer.in_features != features:
+            if layer.in_features != widths[-1]:
                 return None
-            mm = 2.0 * layer.in_features * layer.out_features
-            forward += mm
-            backward += mm if first else 2 * mm
-            features, first = layer.out_features, False
+            widths.append(layer.out_features)
         elif type(layer) not in (nn.Flatten, nn.ReLU) or (
             type(layer) is nn.Flatten and (layer.start_dim, layer.end_dim) != (1, -1)
         ):
             return None
+    return dense_flops(widths)
+
+
+def dense_flops(widths: Sequence[int]) -> tuple[float, float]:
+    """:func:`linear_flops` of a stack of linear layers from ``widths[0]``
+    inputs through ``widths[1:]`` units each, without torch (the numpy
+    engine's models, :mod:`algorithms.numpy_models`, count the same)."""
+    forward = backward = 0.0
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+        mm = 2.0 * n_in * n_out
+        forward += mm
+        backward += mm if i == 0 else 2 * mm
     return forward, forward + backward
 
 

@@ -3,21 +3,25 @@ FedAvg workload, each timed as a whole process (start to exit), in the same
 run. No assertions.
 
     python bench/bench_flower.py [--repeats 3] [--flower-python /work/flower-venv/bin/python]
-                                 [--baseline /path/to/another/netsim/checkout]
+                                 [--baseline /path/to/another/netsim/checkout] [--flower-repeats 0]
 
 The workload: scikit-learn digits, 100 IID clients, 10% of them per round,
 an MLP 64-32-10, 10 local epochs of SGD (lr 0.1, batch 16), 20 rounds of
 FedAvg. netsim runs ``scenarios/fedavg.py`` through its command line
-(``python -m netsim run ... --quiet``, writing its whole output directory);
+(``python -m netsim run ... --quiet``, writing its whole output directory),
+twice: with the default training engine (torch) and with ``--set
+engine=numpy`` (the same model, plain SGD in numpy, no torch imported);
 Flower runs ``bench/flower_fedavg.py`` (its ``run_simulation`` on Ray) with a
 Python that has Flower installed; Flower is not a netsim dependency, and is
-skipped, saying so, when that Python is missing. Both sides use the same data
+skipped, saying so, when that Python is missing (or with
+``--flower-repeats 0``). Both sides use the same data
 split recipe (stratified 20% test, the rest in 100 equal IID shards), model,
 optimizer and evaluation of the global model after every round.
 
-netsim's time is the best of ``--repeats`` runs; Flower's of
-``--flower-repeats``. Also printed: the floor every torch program pays here
-(Python start-up, and ``import torch``). Before timing, netsim's sources are
+netsim's time is the best of ``--repeats`` runs of each engine (interleaved);
+Flower's of ``--flower-repeats``; each engine's ratio to Flower is printed.
+Also printed: the floor every torch program pays here (Python start-up, and
+``import torch``). Before timing, netsim's sources are
 byte-compiled once (``compileall``), as installing a package does, so that
 an environment with ``PYTHONDONTWRITEBYTECODE`` does not make every netsim
 process recompile them while Flower's installed package is compiled.
@@ -79,11 +83,13 @@ def timed(
     return Timing(wall, cpu), done.stdout
 
 
-def run_netsim(out: Path, root: Path = ROOT) -> tuple[Timing, float]:
+def run_netsim(out: Path, root: Path = ROOT, engine: str | None = None) -> tuple[Timing, float]:
     """One whole-process netsim run of the checkout at ``root`` (its
     ``netsim`` command; an older checkout without ``python -m netsim`` runs
-    ``netsim.cli.main``): its timing and final test accuracy."""
-    sets = [a for k, v in WORKLOAD.items() for a in ("--set", f"{k}={v}")]
+    ``netsim.cli.main``), with the training ``engine`` (``None``: the
+    scenario's default): its timing and final test accuracy."""
+    workload = WORKLOAD if engine is None else {**WORKLOAD, "engine": engine}
+    sets = [a for k, v in workload.items() for a in ("--set", f"{k}={v}")]
     entry = ["-m", "netsim"]
     if not (root / "netsim" / "__main__.py").exists():
         entry = ["-c", "import sys; from netsim.cli import main; sys.exit(main())"]
@@ -132,11 +138,14 @@ def main() -> None:
             [timed([sys.executable, "-c", "import torch"])[0] for _ in range(3)]
         ),
     }
-    runs, before, accuracy, base_accuracy = [], [], 0.0, 0.0
+    engines: dict[str, list[Timing]] = {"torch": [], "numpy": []}
+    accuracy: dict[str, float] = {}
+    before, base_accuracy = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.repeats):  # interleaved, so both see the same load
-            timing, accuracy = run_netsim(Path(tmp) / f"run{i}")
-            runs.append(timing)
+        for i in range(args.repeats):  # interleaved, so all see the same load
+            for engine, timings in engines.items():
+                timing, accuracy[engine] = run_netsim(Path(tmp) / f"{engine}{i}", engine=engine)
+                timings.append(timing)
             if args.baseline:
                 timing, base_accuracy = run_netsim(Path(tmp) / f"base{i}", args.baseline)
                 before.append(timing)
@@ -146,14 +155,18 @@ def main() -> None:
     )
     for name, timing in floor.items():
         print(line(name, timing))
-    netsim = best(runs)
-    walls = ", ".join(f"{t.wall:.2f}" for t in runs)
-    label = f"netsim inline ({args.repeats} runs)"
-    print(line(label, netsim, f"accuracy {accuracy:.4f}   walls: {walls}"))
+    for engine, timings in engines.items():
+        walls = ", ".join(f"{t.wall:.2f}" for t in timings)
+        label = f"netsim inline, engine {engine} ({args.repeats} runs)"
+        rest = f"accuracy {accuracy[engine]:.4f}   walls: {walls}"
+        print(line(label, best(timings), rest))
     if args.baseline:
         walls = ", ".join(f"{t.wall:.2f}" for t in before)
         label = f"baseline {args.baseline.name} ({args.repeats} runs)"
         print(line(label, best(before), f"accuracy {base_accuracy:.4f}   walls: {walls}"))
+    if args.flower_repeats < 1:
+        print("  Flower: skipped (--flower-repeats 0)")
+        return
     if not args.flower_python.exists():
         print(
             f"  Flower: skipped, {args.flower_python} not found (install it in its own venv: "
@@ -170,11 +183,13 @@ def main() -> None:
     walls = ", ".join(f"{t.wall:.2f}" for t, _ in flower)
     each = ", ".join(f"{a:.4f}" for a in accuracies)
     print(line(label, theirs, f"accuracy {theirs_accuracy:.4f} (mean of {each})   walls: {walls}"))
-    gap = 100 * abs(accuracy - theirs_accuracy)
-    print(
-        f"  netsim / Flower, wall: {netsim.wall / theirs.wall:.3f} "
-        f"(Flower takes {theirs.wall / netsim.wall:.1f}x); accuracy gap {gap:.1f} points"
-    )
+    for engine, timings in engines.items():
+        ours = best(timings)
+        gap = 100 * abs(accuracy[engine] - theirs_accuracy)
+        print(
+            f"  netsim ({engine}) / Flower, wall: {ours.wall / theirs.wall:.3f} "
+            f"(Flower takes {theirs.wall / ours.wall:.1f}x); accuracy gap {gap:.1f} points"
+        )
 
 
 if __name__ == "__main__":

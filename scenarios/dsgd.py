@@ -3,7 +3,8 @@ own shard and averages with its neighbours, on any topology.
 
     netsim run scenarios/dsgd.py --set topology=ring --set nodes=16 --backend ray --hosts 2
 
-``codec`` encodes the models nodes broadcast: ``none`` (float32), ``fp16``
+``engine=numpy`` trains the ``mlp`` or ``logreg`` with plain SGD in numpy,
+without torch. ``codec`` encodes the models nodes broadcast: ``none`` (float32), ``fp16``
 or ``fedcode`` (a 64-entry k-means codebook and 6-bit indices).
 Records, every round, test ``accuracy`` and ``loss`` of the average model,
 ``node_accuracy`` (mean of each node's own model) and ``consensus_distance``.
@@ -31,6 +32,7 @@ def scenario(
     batch_size: int = 16,
     lr: float = 0.1,
     optimizer: Literal["sgd", "adam"] = "sgd",
+    engine: Literal["torch", "numpy"] = "torch",
     devices: Literal["homogeneous", "mixed"] = "mixed",
     codec: Literal["none", "fp16", "fedcode"] = "none",
     target_accuracy: float = 0.9,
@@ -48,6 +50,7 @@ def scenario(
         batch_size=batch_size,
         lr=lr,
         optimizer=optimizer,
+        engine=engine,
     )
     algo = DSGD(
         learning=learning,

@@ -5,6 +5,9 @@ aggregators on the two-tier edge-cloud hierarchy.
     netsim run scenarios/fedavg.py --set clients=50 --set participation=0.2 --set deadline_s=0.05
     netsim run scenarios/fedavg.py --set mode=async     # FedBuff: buffered asynchronous
 
+``engine=numpy`` trains the ``mlp`` or ``logreg`` with plain SGD in numpy,
+without importing torch (:mod:`algorithms.numpy_models`); the default,
+``torch``, runs every model and optimizer.
 ``mode=async`` runs FedBuff with as many clients training at once as a
 synchronous round selects, and a buffer of half of them per version.
 Records test ``accuracy`` and ``loss`` of the global model, round durations,
@@ -38,6 +41,7 @@ def scenario(
     batch_size: int = 16,
     lr: float = 0.2,
     optimizer: Literal["sgd", "adam"] = "sgd",
+    engine: Literal["torch", "numpy"] = "torch",
     devices: Literal["homogeneous", "mixed"] = "mixed",
     target_accuracy: float = 0.9,
     failures: float = 0.0,
@@ -59,6 +63,7 @@ def scenario(
         batch_size=batch_size,
         lr=lr,
         optimizer=optimizer,
+        engine=engine,
     )
     algo: FedAvg | FedBuff
     if mode == "sync":

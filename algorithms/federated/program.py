@@ -3,7 +3,7 @@ device state and kernels, shared by every method built on it.
 
 Each host keeps
 
-- a :class:`~algorithms.learning.Learner`: its clients' data shards and one
+- a :class:`~algorithms.learner.Learner`: its clients' data shards and one
   scratch model per prototype;
 - per client: the weights it holds (what it last received, trained and
   quantized) and its codec memory (error feedback);
@@ -49,7 +49,8 @@ from algorithms.federated.codecs import Codebook, Codec, Encoded
 from algorithms.federated.rewards import allocate, loo_cosines
 from algorithms.federated.routing import Route
 from algorithms.federated.transfer import TransferConfig, transfer, transfer_flops
-from algorithms.learning import Learner, LearningConfig
+from algorithms.learner import Learner
+from algorithms.learning import LearningConfig
 from algorithms.participants import FREE_RIDER_NOISE, Participant, participants
 from netsim.kernel import HostSetup, Kernel, KernelCall, Outputs, Payloads, Request
 from netsim.link_table import LinkTable

@@ -55,6 +55,11 @@ class _Distilling(RoundsMethod):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.transfer()  # checks the distillation fields
+        if self.learning.engine != "torch":
+            raise InputError(
+                f"engine {self.learning.engine}: {self.name} distils with torch; "
+                "give the learning config engine torch"
+            )
         if self.learning.data.public_fraction <= 0:
             raise InputError(
                 f"{self.name}: the server distils on a public split; give the data spec "
