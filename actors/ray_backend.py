@@ -246,7 +246,7 @@ class RayBackend:
         self.graph: CompiledHosts | None = None
         if hosts is not None and self.n_hosts <= MAX_HOSTS and enabled():
             try:
-                self.graph = CompiledHosts(self.actors, nodes=self.cluster_nodes)
+                self.graph = CompiledHosts(self.actors)
                 self.graph.compile()
             except BaseException:
                 self.close()

@@ -15,14 +15,8 @@ Everything written to a channel is a ``bytes`` pickle (protocol 5, arrays
 copied): Ray reads numpy arrays from a channel without copying, and a reader
 that keeps such an array (a kernel storing a received model, the driver
 keeping outputs) blocks the writer's next write: runs hung so (Ray 2.60).
-The driver sends an execution with up to :data:`IN_FLIGHT` earlier ones
-not yet read; every channel holds ``IN_FLIGHT + 2`` values (a deeper
-pipeline over channels of one value each hung: hosts blocked writing
-outputs the driver did not read while it waited to send).
-
-Ray's channels wait by polling; hosts on the driver's machine also ring a
-doorbell (:mod:`actors.ray_wake`), so that the driver and the hosts sleep
-while they wait for each other.
+The driver reads an execution before it sends the next: a deeper pipeline
+hung the same way.
 
 The default: :class:`actors.ray_backend.RayBackend` uses one for 1 to
 :data:`MAX_HOSTS` hosts (``NETSIM_RAY_GRAPH=0``: ordinary calls); ``hosts="per-device"`` always
@@ -42,14 +36,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from actors import ray_wake
 from netsim.kernel import Fetch, RemotePayload, Request
 
 MAX_HOSTS = 16  # more hosts: ordinary calls (every host reads every host's export)
-# executions not yet read when the next one is sent: 2, so that hosts go on
-# to round r+1 while the driver reads round r (each channel has IN_FLIGHT + 2
-# buffers, so no writer waits for a reader that waits for it)
-IN_FLIGHT = 2
+IN_FLIGHT = 1  # executions not yet read when the next one is sent
 
 
 def timeout() -> float:
@@ -57,13 +47,6 @@ def timeout() -> float:
     default 3600: longer than any host call of a simulation should take): a
     dead actor ends the wait at once, a hung one then."""
     return float(os.environ.get("NETSIM_RAY_GRAPH_TIMEOUT", "3600"))
-
-
-def bells() -> bool:
-    """Whether hosts on the driver's machine ring a doorbell after each step
-    (:mod:`actors.ray_wake`), so that the driver waits without polling:
-    yes unless ``NETSIM_RAY_BELL=0``."""
-    return os.environ.get("NETSIM_RAY_BELL", "1").strip().lower() not in ("0", "no", "off")
 
 
 def enabled() -> bool:
@@ -119,15 +102,9 @@ class GraphHost:
     index: int = -1
     kept: dict[int, list[dict[str, np.ndarray]]]
 
-    def graph_join(self, index: int, bell: str | None = None, wait_s: float = 3600) -> int:
-        """Take part in a compiled graph as host ``index`` (ringing the
-        driver's doorbell at ``bell`` after each step, where it can, and
-        waiting for the driver up to ``wait_s``)."""
-        old = getattr(self, "_bell", None)
-        if old is not None:
-            old.close()
+    def graph_join(self, index: int) -> int:
+        """Take part in a compiled graph as host ``index``."""
         self.index, self.kept = index, {}
-        self._bell = ray_wake.connect(bell, index, wait_s) if bell else None
         return index
 
     def export(self, sent: bytes) -> Any:
@@ -174,7 +151,6 @@ class GraphHost:
         finally:
             for s in releases[self.index]:
                 self.kept.pop(s, None)
-            self._bell = ray_wake.ring(getattr(self, "_bell", None))
 
     def _fetcher(self, exports: tuple[Any, ...]) -> Fetch:
         def fetch(sources: list[GraphHandle]) -> list[list[dict[str, np.ndarray]]]:
@@ -217,23 +193,12 @@ class CompiledHosts:
     pending: deque[_Execution] = field(default_factory=deque)
     done: dict[int, list[Any]] = field(default_factory=dict)
     releases: list[list[int]] = field(default_factory=list)
-    nodes: list[str] = field(default_factory=list)  # the cluster node of each host
-    bell: ray_wake.Doorbell | None = None
 
     def compile(self) -> None:
         import ray
         from ray.dag import InputNode, MultiOutputNode
 
-        here = str(ray.get_runtime_context().get_node_id())
-        local = len(self.nodes) == len(self.actors) and all(n == here for n in self.nodes)
-        bell = ray_wake.Doorbell(len(self.actors), timeout()) if local and bells() else None
-        path = bell.path if bell is not None else None
-        ray.get([a.graph_join.remote(h, path, timeout()) for h, a in enumerate(self.actors)])
-        if bell is not None and not bell.accept(timeout=10):
-            bell.close()
-            ray.get([a.graph_join.remote(h) for h, a in enumerate(self.actors)])
-            bell = None
-        self.bell = bell
+        ray.get([a.graph_join.remote(h) for h, a in enumerate(self.actors)])
         self.releases = [[] for _ in self.actors]
         with InputNode() as given:
             if len(self.actors) == 1:
@@ -266,8 +231,6 @@ class CompiledHosts:
         self.pending.append(_Execution(self.seq, list(refs)))
         self.batch = {}
         self.seq += 1
-        if self.bell is not None:  # the hosts find this execution waiting for them
-            self.bell.release(self.seq - 1)
 
     def result(self, seq: int, host: int) -> Any:
         """The output of ``host`` in execution ``seq`` (raises a host's error,
@@ -286,9 +249,6 @@ class CompiledHosts:
 
     def _read_oldest(self) -> None:
         execution = self.pending.popleft()
-        if self.bell is not None:  # asleep, not polling the channels, while the hosts work
-            self.bell.release(execution.seq + 1)
-            self.bell.wait()
         # a dead actor closes the graph's channels, which ends the wait at once
         got = [ref.get(timeout=timeout()) for ref in execution.refs]
         self.done[execution.seq] = [
@@ -300,9 +260,6 @@ class CompiledHosts:
         """Stop the graph (its actors run ordinary calls again)."""
         graph, self.graph = self.graph, None
         self.pending.clear()
-        bell, self.bell = self.bell, None
-        if bell is not None:
-            bell.close()
         if graph is not None:
             graph.teardown()
 

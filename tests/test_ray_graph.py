@@ -1,8 +1,7 @@
 """Ray Compiled Graphs (the default, :mod:`actors.ray_graph`): the
 same results as inline, bit for bit, with payloads exchanged host to host
-(synchronous rounds, gossip's asynchronous calls, restarts), with the hosts'
-doorbell (:mod:`actors.ray_wake`) or without; a dead host is a clear error;
-the actors go back to the pool usable by ordinary calls."""
+(synchronous rounds, gossip's asynchronous calls, restarts); a dead host is
+a clear error; the actors go back to the pool usable by ordinary calls."""
 
 from __future__ import annotations
 
@@ -39,16 +38,6 @@ def test_compiled_graph_matches_inline(
     again = netsim.run(scenario, backend="ray", hosts=3)  # the same actors, ordinary calls
     assert again.summary["hosts_reused"] == 3
     assert again.metrics.equals(inline.metrics)
-
-
-@pytest.mark.ray
-def test_without_the_doorbell_the_same(ray_session: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    name, params = CASES["diffusion"]
-    scenario = build(name, **params)
-    monkeypatch.setenv("NETSIM_RAY_GRAPH", "1")
-    monkeypatch.setenv("NETSIM_RAY_BELL", "0")  # hosts and driver wait by polling alone
-    result = netsim.run(scenario, backend="ray", hosts=2)
-    assert result.metrics.equals(netsim.run(scenario).metrics)
 
 
 @pytest.mark.ray
