@@ -15,8 +15,16 @@ Everything written to a channel is a ``bytes`` pickle (protocol 5, arrays
 copied): Ray reads numpy arrays from a channel without copying, and a reader
 that keeps such an array (a kernel storing a received model, the driver
 keeping outputs) blocks the writer's next write: runs hung so (Ray 2.60).
-The driver reads an execution before it sends the next: a deeper pipeline
-hung the same way.
+The driver sends an execution with up to :data:`IN_FLIGHT` earlier ones not
+yet read; every channel holds ``IN_FLIGHT + 2`` values (a deeper pipeline
+over channels of one value each hung: hosts blocked writing outputs the
+driver did not read while it waited to send).
+
+Ray's channels wait by polling (``sched_yield`` in a loop), so a waiting
+driver or host keeps a core busy. Waking them through a Unix socket instead
+(the hosts sleeping between executions, the driver until they had rung) was
+tried and was slower on 2 cores: 7.4x the numpy loop against 4.75x polling
+(docs/performance.md).
 
 The default: :class:`actors.ray_backend.RayBackend` uses one for 1 to
 :data:`MAX_HOSTS` hosts (``NETSIM_RAY_GRAPH=0``: ordinary calls); ``hosts="per-device"`` always
@@ -39,7 +47,10 @@ import numpy as np
 from netsim.kernel import Fetch, RemotePayload, Request
 
 MAX_HOSTS = 16  # more hosts: ordinary calls (every host reads every host's export)
-IN_FLIGHT = 1  # executions not yet read when the next one is sent
+# executions not yet read when the next one is sent: 2, so that hosts can go
+# on to round r+1 while the driver reads round r (each channel has
+# IN_FLIGHT + 2 buffers, so no writer waits on a reader that waits on it)
+IN_FLIGHT = 2
 
 
 def timeout() -> float:

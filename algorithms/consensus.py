@@ -100,6 +100,13 @@ class AverageConsensus(NoChecks):
     def step_flops(self, heard: np.ndarray) -> np.ndarray:
         return combine_flops(self.dim, heard)
 
+    def payload_nbytes(self, request: Request) -> dict[str, np.ndarray]:
+        """Sizes of a request's payloads before it runs: ``share`` and
+        ``step`` send one float64 row of ``dim`` per device, nothing else does."""
+        if request.kernel in ("share", "step"):
+            return {"payload": np.full(len(request.devices), 8 * self.dim, dtype=np.int64)}
+        return {}
+
     # ------------------------------------------------------------ driver side
     def protocol(self, sim: Simulation) -> Generator[Any, Any, None]:
         x0 = sim.compute([Request("initial", np.arange(sim.n_nodes))]).outputs(0)["x"]
@@ -123,6 +130,7 @@ class _ConsensusRun:
         self.observed: tuple[str, ...] = ("err2",)
         self.observed_payloads: tuple[str, ...] = ()
         self.cooperative = True
+        self.reports_flops = False
         self.mean = x0.mean(axis=0)
         norm0 = float(np.linalg.norm(x0 - self.mean))
         self.norm0 = norm0 if norm0 > 0 else 1.0

@@ -188,6 +188,13 @@ class DiffusionLMS(NoChecks):
     def step_flops(self, heard: np.ndarray) -> np.ndarray:
         return combine_flops(self.dim, heard) + lms_flops(self.dim, self.penalty)
 
+    def payload_nbytes(self, request: Request) -> dict[str, np.ndarray]:
+        """Sizes of a request's payloads before it runs: ``start`` and
+        ``step`` send one float64 row of ``dim`` per device, nothing else does."""
+        if request.kernel in ("start", "step"):
+            return {"payload": np.full(len(request.devices), 8 * self.dim, dtype=np.int64)}
+        return {}
+
     def _adapt(self, state: LMSState, idx: np.ndarray | slice, w: np.ndarray, i: int) -> np.ndarray:
         u, d = state.data.sample(idx, i)
         mu = state.mu[idx]

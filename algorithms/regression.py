@@ -184,6 +184,7 @@ class EstimationRun:
 
     observed: tuple[str, ...] = ("err2",)
     observed_payloads: tuple[str, ...] = ()
+    reports_flops = False  # (no encoding cost: messages go without waiting for the hosts)
 
     def __init__(self, algo: Any, n_nodes: int, combine_first: bool) -> None:
         self.rounds = algo.iterations

@@ -16,7 +16,12 @@ A node's message is its step's output ``payload``
 (:class:`~netsim.kernel.Payloads`): its size is the payload's encoded size,
 and its content stays on the hosts until the receivers' next step. A step
 that reports ``reported_flops`` (encoding whose cost depends on the data) has
-that work queued after it, and sends when it is done.
+that work queued after it, and sends when it is done. An algorithm whose
+steps never report it (``reports_flops = False``) and whose program says its
+payloads' sizes in advance (``payload_nbytes``) sends each round's messages
+without waiting for the hosts: the driver reads a round's outputs only when
+it records them, after sending the next round, so that its own work
+overlaps the hosts'.
 
 Nodes that are down skip the round. The period is given, or chosen as the
 smallest that lets every message of a failure-free round arrive in time
@@ -48,6 +53,8 @@ class RoundAlgorithm(Protocol):
 
     rounds: int
     period_s: float | None
+    # optional: ``reports_flops`` (default True); False: steps report no
+    # ``reported_flops``, so sending needs no outputs of the step
     observed: tuple[str, ...]  # per-node outputs to record, from every node each round
     observed_payloads: tuple[str, ...]  # per-node payloads to measure, left on the hosts
 
@@ -128,9 +135,10 @@ def _send(
     if not algo.cooperative:
         return None
     ready = comp.finish[0]
-    out = comp.outputs(0)
-    if "reported_flops" in out and len(live):
-        ready = sim.work(live, out["reported_flops"])
+    if getattr(algo, "reports_flops", True):
+        out = comp.outputs(0)
+        if "reported_flops" in out and len(live):
+            ready = sim.work(live, out["reported_flops"])
     return sim.broadcast(live, ready, comp.nbytes(0, "payload"), comp.payload(0, "payload"))
 
 

@@ -10,7 +10,12 @@ Prints the mean wall time of a round with each mechanism added in turn:
   (``ray.get`` of object references passed in the call), what netsim does now;
 - ``compiled``: a Ray Compiled Graph doing the same exchange in two stages
   (each host exports the rows the other needs, then each host runs its step
-  on them), over shared-memory channels.
+  on them), over shared-memory channels;
+- ``compiled, empty``: the floor of a compiled graph: the driver sends a few
+  bytes to both actors, which answer a few bytes (no exchange);
+
+and, in the same run, a round of the reference numpy loop of
+``bench_diffusion.py`` (1,000 nodes, average degree 6, dim 50).
 
 No assertions. ``python bench/bench_ray_latency.py [--rounds 300]``
 """
@@ -46,6 +51,26 @@ class Host:
 
     def step(self, request: Any, *imports: np.ndarray) -> Any:
         return META
+
+    def empty(self, request: Any) -> bytes:
+        return b"x"
+
+
+def numpy_round_ms(rounds: int, n: int = 1000, dim: int = 50) -> float:
+    """A round of the reference loop: LMS step, then one sparse combination."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    a_t = sparse.random(n, n, density=6 / n, random_state=1, format="csr") + sparse.eye(n)
+    est, target, mu = np.zeros((n, dim)), rng.standard_normal(dim), 0.01
+
+    def one_round() -> None:
+        nonlocal est
+        u = rng.standard_normal((n, dim))
+        d = u @ target + rng.standard_normal(n)
+        est = a_t @ (est + mu * (d - np.sum(u * est, axis=1))[:, None] * u)
+
+    return timed(rounds, one_round)
 
 
 def timed(rounds: int, one_round: Callable[[], None]) -> float:
@@ -87,6 +112,12 @@ def main() -> None:
     compiled = dag.experimental_compile()
     ms["compiled graph"] = timed(args.rounds, lambda: ray.get(compiled.execute(REQUEST)))
     compiled.teardown()
+    with InputNode() as request:
+        dag = MultiOutputNode([h.empty.bind(request) for h in hosts])
+    compiled = dag.experimental_compile()
+    ms["compiled, empty"] = timed(args.rounds, lambda: ray.get(compiled.execute(b"r")))
+    compiled.teardown()
+    ms["numpy loop (reference)"] = numpy_round_ms(args.rounds)
     ray.shutdown()
     print(f"a round of 2 Ray hosts, 200 kB payload each ({args.rounds} rounds, mean):")
     for name, value in ms.items():

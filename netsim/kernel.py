@@ -282,7 +282,11 @@ class HostProgram(Protocol):
     - ``reset``: what a device that restarts from scratch does
       (``on_recover="restart"``); the engine sends it as :data:`RESET`;
     - ``cost(request)``: FLOPs per device of a request, read by the driver
-      when the request is submitted (the time rule: ``flops / compute_flops``).
+      when the request is submitted (the time rule: ``flops / compute_flops``);
+    - optionally ``payload_nbytes(request)``: the exact sizes of the payloads
+      the request will output, by key, when they are known before it runs
+      (fixed-size rows); the driver then sends messages without waiting for
+      the hosts (:meth:`netsim.simulation.Simulation.compute`).
     """
 
     def init_state(self, setup: HostSetup, rngs: list[np.random.Generator]) -> Any: ...

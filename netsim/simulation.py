@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ import simpy
 from netsim import rng as rngs
 from netsim.devices import Devices
 from netsim.dispatch import CallResult, Dispatcher, PayloadSource
-from netsim.kernel import HostProgram, Inbox, Request
+from netsim.kernel import NBYTES, HostProgram, Inbox, Request
 from netsim.messages import CANCELLED, MessageBatch
 from netsim.metric_log import MetricLog
 from netsim.network import Network
@@ -37,16 +37,36 @@ from netsim.results import RESERVED_TABLES
 @dataclass(frozen=True)
 class Computation:
     """A dispatched call: its outputs and, per request, when each device's
-    outputs are ready (each device runs its requests one after another)."""
+    outputs are ready (each device runs its requests one after another).
+
+    ``known[i]``: the sizes of request ``i``'s payloads by key, when its
+    program says them in advance (:meth:`Simulation.compute`); ``nbytes``
+    then answers without waiting for the call, and reading the outputs
+    checks that the kernel's sizes were those."""
 
     result: CallResult
     finish: list[np.ndarray]
+    known: list[dict[str, np.ndarray] | None] = field(default_factory=list)
 
     def outputs(self, i: int = 0) -> dict[str, np.ndarray]:
-        return self.result.outputs(i)
+        out = self.result.outputs(i)
+        known = self.known[i] if i < len(self.known) else None
+        if known:
+            for key, sizes in known.items():
+                got = out.get(key + NBYTES)
+                if len(sizes) and (got is None or not np.array_equal(got, sizes)):
+                    raise ValueError(
+                        f"payload {key!r} of request {i}: the kernel's sizes differ from "
+                        "those its program's payload_nbytes said in advance"
+                    )
+            self.known[i] = None  # checked once
+        return out
 
     def nbytes(self, i: int, key: str) -> np.ndarray:
         """Encoded size of each device's payload ``key`` of request ``i``."""
+        known = self.known[i] if i < len(self.known) else None
+        if known is not None and key in known:
+            return known[key]
         return self.result.nbytes(i, key)
 
     def payload(self, i: int, key: str) -> PayloadSource:
@@ -116,7 +136,10 @@ class Simulation:
         Each device's part of each request is a job on its compute queue,
         of the FLOPs the program's cost model gives; ``finish[i]`` says when
         each device's outputs of request ``i`` are ready. Only devices that
-        are up may be given work.
+        are up may be given work. A program may say its payloads' sizes
+        before they are computed: ``payload_nbytes(request)`` gives them by
+        key (``{}``: no payloads; ``None``: not known in advance), so that
+        the protocol can send messages without waiting for the hosts.
 
         ``at[i]`` (optional, per device, ``>= now``): the jobs of request ``i``
         arrive then rather than now (see :meth:`Devices.run`), for a protocol
@@ -127,7 +150,9 @@ class Simulation:
             self.devices.run(r.devices, np.asarray(self.program.cost(r), dtype=float), when)
             for r, when in zip(requests, at, strict=True)
         ]
-        return Computation(self.dispatcher.call(requests), finish)
+        sizes = getattr(self.program, "payload_nbytes", None)  # optional: sizes in advance
+        known = [sizes(r) if sizes is not None else None for r in requests]
+        return Computation(self.dispatcher.call(requests), finish, known)
 
     def work(self, devices: np.ndarray | int, flops: np.ndarray | float) -> np.ndarray:
         """Queue ``flops`` of work now on each of ``devices`` that a kernel did

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import cache
 from pathlib import Path
@@ -11,7 +12,9 @@ import numpy as np
 import pytest
 
 import netsim
+from algorithms.diffusion_lms import DiffusionLMS
 from algorithms.theory import diffusion_msd, diffusion_msd_small_mu, to_db
+from netsim.kernel import Request
 from tests.conftest import build, weight_matrix
 
 N, DIM, ITERATIONS, STEADY_FROM = 20, 10, 6000, 1500
@@ -172,3 +175,18 @@ def test_the_steady_msd_says_when_its_window_is_still_falling() -> None:
     assert "NOT steady" not in steady_msd_final(frame(flat), 400, 0.25).notes["msd_db"]
     note = steady_msd_final(frame(falling), 400, 0.25).notes["msd_db"]
     assert "NOT steady: its second half is 7.5 dB below its first" in note
+
+
+class _WrongSizes(DiffusionLMS):
+    """Says 8 bytes a payload row in advance, then sends ``dim`` floats."""
+
+    def payload_nbytes(self, request: Request) -> dict[str, np.ndarray]:
+        return {"payload": np.full(len(request.devices), 8, dtype=np.int64)}
+
+
+def test_payload_sizes_said_in_advance_are_checked() -> None:
+    scenario = build("diffusion_lms", nodes=6, iterations=3)
+    algo = scenario.algorithm
+    wrong = _WrongSizes(**{f.name: getattr(algo, f.name) for f in dataclasses.fields(algo)})
+    with pytest.raises(ValueError, match="differ from those its program's payload_nbytes"):
+        netsim.run(dataclasses.replace(scenario, algorithm=wrong))
