@@ -94,29 +94,23 @@ class Learner:
         x, y = self._data(device)
         if self.numpy:
             model.set_vector(vector)
-            numpy_models.local_train(
-                model,
-                x,
-                y,
-                epochs=cfg.local_epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                generator=self.generators[device],
-            )
+            numpy_models.local_train(model, x, y, **self._schedule(device))
             return model.get_vector()
         models.set_vector(model, vector)
         with models.torch_threads(cfg.torch_threads):
-            local_train(
-                model,
-                x,
-                y,
-                epochs=cfg.local_epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                optimizer=cfg.optimizer,
-                generator=self.generators[device],
-            )
+            local_train(model, x, y, optimizer=cfg.optimizer, **self._schedule(device))
         return models.get_vector(model)
+
+    def _schedule(self, device: int) -> dict[str, Any]:
+        """How ``device`` trains, whatever the engine: epochs, batches, step
+        size, and its mini-batch generator."""
+        cfg = self.cfg
+        return {
+            "epochs": cfg.local_epochs,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "generator": self.generators[device],
+        }
 
     def train_sandwich(
         self, device: int, vector: np.ndarray, p_min: float
@@ -136,13 +130,10 @@ class Learner:
                 model,
                 x,
                 y,
-                epochs=cfg.local_epochs,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
                 optimizer=cfg.optimizer,
-                generator=self.generators[device],
                 p_min=p_min,
                 cost=self._width_cost[p],
+                **self._schedule(device),
             )
         return models.get_vector(model), extra
 

@@ -46,12 +46,12 @@ O(messages in live batches).
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 
 import numpy as np
 
 from netsim.link_table import LinkTable
+from netsim.message_ledger import MessageLedger
 from netsim.messages import (
     CANCELLED,
     DROPPED,
@@ -59,7 +59,6 @@ from netsim.messages import (
     OK,
     MessageBatch,
     MessageCounts,
-    accumulate,
     fifo_ranks,
     read_only,
 )
@@ -92,15 +91,8 @@ class Network:
         self.link_up = np.ones(e, dtype=bool)
         self.link_down_since = np.full(e, -np.inf)
         self.uplink_free = np.zeros(n)
-        self._live: dict[int, MessageBatch] = {}  # batches not retired, in order of creation
-        self._arrivals: list[tuple[float, int]] = []  # (last arrival, key) of each live batch
-        self._next_key = 0
+        self.ledger = MessageLedger(n, e)  # live batches, totals of retired ones
         self._down = 0  # nodes and links currently down
-        # totals of retired batches
-        self._sent = self._delivered = self._dropped = 0
-        self.link_bytes = np.zeros(e)
-        self.node_bytes_sent = np.zeros(n)
-        self.node_bytes_received = np.zeros(n)
         self.on_send: Callable[[np.ndarray], None] | None = None  # the battery watch's hook
         self._update_rates()
         self._all_links = read_only(np.arange(e))  # shared by the batches of every link
@@ -231,9 +223,7 @@ class Network:
         batch = MessageBatch(src=src, dst=dst, fate=fate, drop_time=drop_time, **arrays)
         if np.any(batch.t_queue < now):
             raise ValueError("messages cannot be queued in the past")
-        self._live[self._next_key] = batch
-        heapq.heappush(self._arrivals, (batch.last_arrival, self._next_key))
-        self._next_key += 1
+        self.ledger.add(batch)
         if self.on_send is not None and m:
             self.on_send(np.concatenate([batch.src, batch.dst]))
         return batch
@@ -287,7 +277,7 @@ class Network:
         self.node_down_since[node] = t
         self.uplink_free[node] = t  # its queue is lost
         self._down += 1
-        for b in self._live.values():
+        for b in self.ledger.live:
             alive = (b.fate == OK) | (b.fate == LOST)
             mine = b.src == node
             cancel = alive & mine & (b.t_queue > t)
@@ -313,7 +303,7 @@ class Network:
         self.link_up[link] = False
         self.link_down_since[link] = t
         self._down += 1
-        for b in self._live.values():
+        for b in self.ledger.live:
             alive = (b.fate == OK) | (b.fate == LOST)
             self._drop_in_flight(b, alive & (b.link == link), t)
         return True
@@ -340,7 +330,7 @@ class Network:
         handlers settle this way: other failure events at ``now`` may still
         change who is up at ``now`` (down intervals are half-open, ``[down, up)``)."""
         if self._down:
-            for b in self._live.values():
+            for b in self.ledger.live:
                 queued = b.t_queue < now if strict else b.t_queue <= now
                 alive = ((b.fate == OK) | (b.fate == LOST)) & queued
                 if not alive.any():
@@ -351,80 +341,39 @@ class Network:
                 hit = alive & bad
                 b.fate[hit] = DROPPED
                 b.drop_time[hit] = b.t_queue[hit]
-        self._retire(now)
+        self.ledger.retire(now)
 
-    def _retire(self, now: float) -> None:
-        """Fold the batches whose messages have all arrived by ``now`` into the
-        totals: O(log batches) each (a heap of last arrivals)."""
-        arrivals = self._arrivals
-        while arrivals and arrivals[0][0] <= now:
-            b = self._live.pop(heapq.heappop(arrivals)[1])
-            self._sent += int((b.fate != CANCELLED).sum())
-            self._delivered += int((b.fate == OK).sum())
-            self._dropped += int(((b.fate == DROPPED) | (b.fate == LOST)).sum())
-            self._add_bytes(b, b.fate != CANCELLED, b.fate == OK)
+    # ---------------------------------------------------------------- totals
+    @property
+    def link_bytes(self) -> np.ndarray:
+        return self.ledger.link_bytes
 
-    def _add_bytes(self, b: MessageBatch, sent: np.ndarray, delivered: np.ndarray) -> None:
-        accumulate(self.link_bytes, b.link[sent], b.size[sent])
-        accumulate(self.node_bytes_received, b.dst[delivered], b.size[delivered])
-        tx_sent = np.zeros(len(b.tx_src), dtype=bool)
-        tx_sent[b.tx[sent]] = True
-        accumulate(self.node_bytes_sent, b.tx_src[tx_sent], b.tx_size[tx_sent])
+    @property
+    def node_bytes_sent(self) -> np.ndarray:
+        return self.ledger.node_bytes_sent
 
-    # ---------------------------------------------------------------- energy
+    @property
+    def node_bytes_received(self) -> np.ndarray:
+        return self.ledger.node_bytes_received
+
     def node_bytes_by(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Bytes each node finished transmitting by ``t``, and bytes delivered
         to it by ``t`` (messages queued at ``t`` itself are not settled yet)."""
         self._settle(t, strict=True)
-        n = self.links.n_nodes
-        sent, received = self.node_bytes_sent.copy(), self.node_bytes_received.copy()
-        for b in self._live.values():
-            tx_sent = np.zeros(len(b.tx_src), dtype=bool)
-            tx_sent[b.tx[b.fate != CANCELLED]] = True
-            done = tx_sent & (b.tx_end <= t)
-            sent += np.bincount(b.tx_src[done], weights=b.tx_size[done], minlength=n)
-            got = (b.fate == OK) & (b.t_arrive <= t)
-            received += np.bincount(b.dst[got], weights=b.size[got], minlength=n)
-        return sent, received
+        return self.ledger.node_bytes_by(t)
 
     def events_after(self, t: float, nodes: np.ndarray) -> np.ndarray:
         """Per node of ``nodes`` (a mask over all nodes), the next end of one of
         its transmissions or delivery to it after ``t`` (``inf``: none)."""
-        nxt = np.full(self.links.n_nodes, np.inf)
-        for b in self._live.values():
-            ends = nodes[b.tx_src] & (b.tx_end > t)
-            np.minimum.at(nxt, b.tx_src[ends], b.tx_end[ends])
-            arrives = nodes[b.dst] & (b.fate == OK) & (b.t_arrive > t)
-            np.minimum.at(nxt, b.dst[arrives], b.t_arrive[arrives])
-        return nxt
+        return self.ledger.events_after(t, nodes)
 
-    # ---------------------------------------------------------------- accounting
     def counts(self, now: float) -> MessageCounts:
         """Message counters at ``now``; each category is counted on its own."""
         self._settle(now)
-        sent, delivered, dropped, in_flight = self._sent, self._delivered, self._dropped, 0
-        for b in self._live.values():
-            was_sent = (b.fate != CANCELLED) & (b.t_queue <= now)
-            is_drop = (b.fate == DROPPED) | (b.fate == LOST)
-            sent += int(was_sent.sum())
-            delivered += int(((b.fate == OK) & (b.t_arrive <= now)).sum())
-            dropped += int((is_drop & (b.drop_time <= now)).sum())
-            in_flight += int(
-                (
-                    was_sent
-                    & (((b.fate == OK) & (b.t_arrive > now)) | (is_drop & (b.drop_time > now)))
-                ).sum()
-            )
-        return MessageCounts(sent, delivered, dropped, in_flight)
+        return self.ledger.counts(now)
 
     def finish(self, now: float) -> MessageCounts:
         """Final counters; byte totals then include every message sent by ``now``."""
         counts = self.counts(now)
-        for b in self._live.values():  # fold what is still in flight into the byte totals
-            self._add_bytes(
-                b,
-                (b.fate != CANCELLED) & (b.t_queue <= now),
-                (b.fate == OK) & (b.t_arrive <= now),
-            )
-        self._live, self._arrivals = {}, []
+        self.ledger.close(now)
         return counts
