@@ -39,11 +39,24 @@ class HostCore:
         self.local[setup.devices] = np.arange(len(setup.devices))
         self.rngs = DeviceGenerators(setup.seed, "device", setup.devices)  # made when used
         self.state = program.init_state(setup, self.rngs)
+        self.error: Exception | None = None  # a failed call fails every later one
+
+    def call(self, requests: list[Request]) -> Reply:
+        """Run ``requests`` in order. After a kernel failed, every later call
+        raises its error too: a backend that reads a call's outputs late (or
+        never) still reports it at the next one it reads."""
+        if self.error is not None:
+            raise self.error
+        try:
+            return self._call(requests)
+        except Exception as e:
+            self.error = e
+            raise
 
     def _kernel(self, name: str) -> Kernel:
         return self.program.reset if name == RESET else self.program.kernel(name)
 
-    def call(self, requests: list[Request]) -> Reply:
+    def _call(self, requests: list[Request]) -> Reply:
         meta, bulk = [], []
         for r in requests:
             if r.inbox is not None and isinstance(r.inbox.payload, RemotePayload):
@@ -57,9 +70,21 @@ class HostCore:
             call = KernelCall(idx, r.devices, r.inputs, r.params, r.inbox, self.rngs, self.setup)
             self.state, out = self._kernel(r.kernel)(self.state, call)
             m, b = split_outputs(out)
+            _check_expected(r, m)
             meta.append(m)
             bulk.append(b)
         return meta, bulk
 
     def ping(self) -> int:
         return len(self.setup.devices)
+
+
+def _check_expected(request: Request, meta: dict[str, np.ndarray]) -> None:
+    """The kernel's outputs are those its program said before it ran."""
+    for key, said in request.expect.items():
+        got = meta.get(key)
+        if len(said) and (got is None or not np.array_equal(np.asarray(got), said)):
+            raise ValueError(
+                f"request {request.kernel!r}: output {key!r} of the kernel differs from "
+                "what its program said before it ran (payload_nbytes or reported_flops)"
+            )

@@ -69,9 +69,6 @@ class InlineBackend:
     def submit(self, host: int, requests: list[Request]) -> DoneFuture:
         return DoneFuture(self.hosts[host].call(requests))
 
-    def flush(self) -> None:
-        """Nothing to send: calls ran when submitted."""
-
     def describe(self) -> dict[str, Any]:
         return {"hosts_chosen": "in this process"}
 

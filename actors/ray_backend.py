@@ -10,7 +10,8 @@ blocks, so few messages cross hosts). Actors are borrowed from the
 process's pool of warm hosts (:mod:`actors.ray_pool`) and given back when
 the run closes. With up to 16 hosts (not per device; unless
 ``NETSIM_RAY_GRAPH=0``), the hosts of a run form a Ray Compiled Graph (:mod:`actors.ray_graph`):
-one execution per timestamp, message contents passed host to host over
+one execution for the calls made until an output is awaited, message
+contents passed host to host over
 shared-memory channels. Otherwise each host call is one actor method call
 with two results: the small outputs the driver reads, and the message
 contents, which stay in Ray's object store until the hosts that receive
@@ -244,6 +245,7 @@ class RayBackend:
         self.calls = [0] * self.n_hosts  # calls made to each host
         self.reused = self.n_hosts - (POOL.started - started_before)
         self.graph: CompiledHosts | None = None
+        self.executions: int | None = None  # the compiled graph's, once it is closed
         if hosts is not None and self.n_hosts <= MAX_HOSTS and enabled():
             try:
                 self.graph = CompiledHosts(self.actors)
@@ -332,14 +334,15 @@ class RayBackend:
         return np.flatnonzero(self.assignment == host)
 
     def submit(self, host: int, requests: list[Request]) -> RayFuture:
-        """Call ``host`` (with a compiled graph: at the next :meth:`flush`)."""
+        """Call ``host`` (with a compiled graph: in the next execution, sent
+        when an output of its calls is awaited)."""
         import ray
 
         graph = self.graph
         if graph is not None:
-            handle = graph.add(host, requests)
-            seq = handle.seq
-            return RayFuture(host, self, handle, lambda: graph.result(seq, host))
+            handle = self.guarded(host, lambda: graph.add(host, requests))
+            seq, offset, count = handle.seq, handle.offset, len(requests)
+            return RayFuture(host, self, handle, lambda: graph.result(seq, host, offset, count))
         method: Any = self.actors[host].call
         seq = self.calls[host]
         self.calls[host] += 1
@@ -348,24 +351,22 @@ class RayBackend:
             host, self, PayloadHandle(bulk, self.actor_ids[host], seq), lambda: ray.get(meta)
         )
 
-    def flush(self) -> None:
-        """Send the calls submitted since the last flush (one execution of
-        the compiled graph; without one, they are already sent)."""
-        graph = self.graph
-        if graph is not None:
-            self.guarded(min(graph.batch, default=0), graph.flush)
-
     def describe(self) -> dict[str, Any]:
         """How the host count was chosen, how many hosts ran on each cluster
-        node, and how many were warm actors reused from an earlier run."""
+        node, how many were warm actors reused from an earlier run, and how
+        many executions the compiled graph made."""
         counts: dict[str, int] = {}
         for node in getattr(self, "cluster_nodes", []):
             counts[node] = counts.get(node, 0) + 1
-        return {
+        described = {
             "hosts_chosen": self.chosen,
             "cluster_nodes": counts,
             "hosts_reused": int(getattr(self, "reused", 0)),
         }
+        executions = self.graph.executions if self.graph is not None else self.executions
+        if executions is not None:
+            described["graph_executions"] = executions
+        return described
 
     def close(self) -> None:
         """Give the live hosts back to the process's pool (Ray started by this
@@ -374,6 +375,7 @@ class RayBackend:
 
         graph, self.graph = getattr(self, "graph", None), None
         if graph is not None:  # the graph runs its actors' loops: stop it first
+            self.executions = graph.executions
             try:
                 graph.teardown()
             except Exception:  # a broken graph: its actors are not reused

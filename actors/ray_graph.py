@@ -1,9 +1,13 @@
-"""One round trip per timestamp on Ray: a Ray Compiled Graph over the hosts.
+"""Few round trips on Ray: a Ray Compiled Graph over the hosts.
 
 Without it, each host call is an actor method call whose message contents go
 to Ray's object store, and hosts fetch them from there (about 11 ms a round
-for 2 hosts, measured). With it, the driver writes every host's requests of
-one timestamp once, to shared-memory channels; each host first **exports**
+for 2 hosts, measured). With it, the driver gathers host calls into one
+**execution** until it awaits an output of one of them (or a call needs the
+payloads of one of them), and writes every host's requests of the execution
+once, to shared-memory channels: the ten clients of a federated round, which
+start training at ten different times, go in one execution instead of ten.
+In an execution each host first **exports**
 the rows of its earlier payloads that the other hosts' requests name, then
 **steps**: resolves its inbox from its own memory and the other hosts'
 exports, runs its kernels and returns the small outputs. Payloads stay in
@@ -67,13 +71,29 @@ def enabled() -> bool:
     return os.environ.get("NETSIM_RAY_GRAPH", "1").strip().lower() not in ("0", "no", "off")
 
 
+class _Token:
+    """Alive while a handle to a host's payloads of one execution is: its
+    finalizer tells the host to drop them."""
+
+
 @dataclass(eq=False)
 class GraphHandle:
     """The payloads of one host call of a compiled graph: host ``host``'s
-    outputs of execution ``seq``, kept in that host's memory."""
+    requests ``offset``, ``offset + 1``, ... of execution ``seq`` (the call's
+    request ``i`` is the execution's ``offset + i``), kept in that host's
+    memory. ``token`` stays on the driver (it is not pickled)."""
 
     host: int
     seq: int
+    offset: int = 0
+    token: _Token | None = None
+
+    def __getstate__(self) -> tuple[int, int, int]:
+        return self.host, self.seq, self.offset
+
+    def __setstate__(self, state: tuple[int, int, int]) -> None:
+        self.host, self.seq, self.offset = state
+        self.token = None
 
 
 @dataclass
@@ -128,8 +148,9 @@ class GraphHost:
                 if h == self.index:
                     continue
                 for p in _remote_parts(reqs):
-                    if p.source.host == self.index:
-                        wanted.setdefault((p.source.seq, p.request, p.key), []).append(p.rows)
+                    s = p.source
+                    if s.host == self.index:
+                        wanted.setdefault((s.seq, s.offset + p.request, p.key), []).append(p.rows)
             out = {}
             for (seq, req, key), rows in wanted.items():
                 unique = np.unique(np.concatenate(rows))
@@ -164,16 +185,20 @@ class GraphHost:
                 self.kept.pop(s, None)
 
     def _fetcher(self, exports: tuple[Any, ...]) -> Fetch:
+        unpickled: dict[int, dict[tuple[int, int, str], tuple[np.ndarray, np.ndarray]]] = {}
+
         def fetch(sources: list[GraphHandle]) -> list[list[dict[str, np.ndarray]]]:
             out: list[Any] = []
-            for s in sources:
+            for s in sources:  # indexed by the request numbers of s's call
                 if s.host == self.index:
-                    out.append(self.kept[s.seq])
+                    out.append(self.kept[s.seq][s.offset :])
                     continue
+                if s.host not in unpickled:
+                    unpickled[s.host] = pickle.loads(exports[s.host])
                 view: dict[int, dict[str, _Rows]] = {}
-                for (seq, req, key), (rows, data) in pickle.loads(exports[s.host]).items():
+                for (seq, req, key), (rows, data) in unpickled[s.host].items():
                     if seq == s.seq:
-                        view.setdefault(req, {})[key] = _Rows(rows, data)
+                        view.setdefault(req - s.offset, {})[key] = _Rows(rows, data)
                 out.append(view)
             return cast(list[list[dict[str, np.ndarray]]], out)
 
@@ -193,16 +218,19 @@ class _Execution:
 
 @dataclass
 class CompiledHosts:
-    """The driver's side of a compiled graph over ``actors``: collects one
-    timestamp's requests per host, executes the graph once for them, and
-    reads its executions in order."""
+    """The driver's side of a compiled graph over ``actors``: gathers host
+    calls into the next execution, executes the graph once for them when an
+    output is awaited, and reads its executions in order."""
 
     actors: list[Any]
     graph: Any = None
-    seq: int = 0
-    batch: dict[int, list[Request]] = field(default_factory=dict)
+    seq: int = 0  # the execution being gathered
+    batch: dict[int, list[Request]] = field(default_factory=dict)  # its requests, by host
+    calls: dict[int, int] = field(default_factory=dict)  # its host calls, by host
+    tokens: dict[int, _Token] = field(default_factory=dict)
     pending: deque[_Execution] = field(default_factory=deque)
     done: dict[int, list[Any]] = field(default_factory=dict)
+    unread: dict[int, list[int]] = field(default_factory=dict)  # per execution and host: calls
     releases: list[list[int]] = field(default_factory=list)
 
     def compile(self) -> None:
@@ -221,14 +249,23 @@ class CompiledHosts:
         self.graph = dag.experimental_compile(_max_inflight_executions=IN_FLIGHT + 2)
 
     def add(self, host: int, requests: list[Request]) -> GraphHandle:
-        """Queue ``requests`` for ``host`` in the next execution."""
-        self.batch[host] = requests
-        handle = GraphHandle(host, self.seq)
-        weakref.finalize(handle, _release, self.releases, host, self.seq)
+        """Queue a call of ``host`` in the execution being gathered (executing
+        that first when the call needs payloads of one of its calls)."""
+        if self.batch and any(
+            p.source.seq == self.seq for p in _remote_parts(requests)
+        ):  # an execution's exports come before its steps
+            self.flush()
+        queued = self.batch.setdefault(host, [])
+        handle = GraphHandle(host, self.seq, len(queued), self.tokens.get(host))
+        if handle.token is None:
+            handle.token = self.tokens[host] = _Token()
+            weakref.finalize(handle.token, _release, self.releases, host, self.seq)
+        queued.extend(requests)
+        self.calls[host] = self.calls.get(host, 0) + 1
         return handle
 
     def flush(self) -> None:
-        """Execute the graph for the queued requests."""
+        """Execute the graph for the queued calls."""
         if not self.batch:
             return
         while len(self.pending) >= IN_FLIGHT:
@@ -240,23 +277,28 @@ class CompiledHosts:
             self.releases[h] = []
         refs = self.graph.execute(pickle.dumps((self.seq, requests, releases), protocol=5))
         self.pending.append(_Execution(self.seq, list(refs)))
-        self.batch = {}
+        self.unread[self.seq] = [self.calls.get(h, 0) for h in range(len(self.actors))]
+        self.batch, self.calls, self.tokens = {}, {}, {}
         self.seq += 1
 
-    def result(self, seq: int, host: int) -> Any:
-        """The output of ``host`` in execution ``seq`` (raises a host's error,
-        or Ray's error when an actor died)."""
-        if seq == self.seq:
+    def result(self, seq: int, host: int, offset: int, count: int) -> Any:
+        """The outputs of a call: ``count`` requests from ``offset`` of
+        ``host`` in execution ``seq`` (raises a host's error, or Ray's error
+        when an actor died). Queued calls are sent before waiting."""
+        if seq == self.seq or seq not in self.done:
             self.flush()
         while seq not in self.done:
             self._read_oldest()
-        outputs = self.done[seq]
-        out, outputs[host] = outputs[host], None
-        if all(o is None for o in outputs):
-            del self.done[seq]
+        outputs, unread = self.done[seq], self.unread[seq]
+        out = outputs[host]
+        unread[host] -= 1
+        if not unread[host]:
+            outputs[host] = None
+        if not any(unread):
+            del self.done[seq], self.unread[seq]
         if isinstance(out, Failed):
             raise out.error
-        return out
+        return out[offset : offset + count]
 
     def _read_oldest(self) -> None:
         execution = self.pending.popleft()
@@ -266,6 +308,11 @@ class CompiledHosts:
             pickle.loads(g) if isinstance(g, bytes) else g if isinstance(g, Failed) else None
             for g in got
         ]
+
+    @property
+    def executions(self) -> int:
+        """Executions made (calls still queued were never awaited)."""
+        return self.seq
 
     def teardown(self) -> None:
         """Stop the graph (its actors run ordinary calls again)."""

@@ -44,11 +44,10 @@ class Backend(Protocol):
     @property
     def n_hosts(self) -> int: ...
 
-    def submit(self, host: int, requests: list[Request]) -> HostFuture: ...
-
-    def flush(self) -> None:
-        """Send the calls submitted since the last flush (a backend may send
-        one timestamp's calls together; others have sent them already)."""
+    def submit(self, host: int, requests: list[Request]) -> HostFuture:
+        """Call ``host`` with ``requests``, run in order after its earlier
+        calls. A backend may send the call later, together with others, but
+        no later than when one of their outputs is awaited."""
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -199,5 +198,4 @@ class Dispatcher:
             ]
             parts.append((self.backend.submit(h, host_requests), positions))
             self.calls += 1
-        self.backend.flush()
         return CallResult(requests, parts)

@@ -204,7 +204,9 @@ class Request:
 
     ``inputs`` are per-device arrays (first axis aligned with ``devices``);
     ``params`` are shared by all devices. Neither carries message contents:
-    those arrive in ``inbox``.
+    those arrive in ``inbox``. ``expect``: per-device outputs the driver
+    used before the kernel ran (its program said them in advance); the host
+    checks the kernel's outputs against them.
     """
 
     kernel: str
@@ -212,6 +214,7 @@ class Request:
     inputs: Mapping[str, np.ndarray] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     inbox: Inbox | None = None
+    expect: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def select(self, positions: np.ndarray) -> Request:
         """The part of this request for the devices at ``positions``."""
@@ -221,6 +224,7 @@ class Request:
             {k: v[positions] for k, v in self.inputs.items()},
             self.params,
             None if self.inbox is None else self.inbox.select(positions),
+            {k: v[positions] for k, v in self.expect.items()},
         )
 
 
@@ -285,8 +289,11 @@ class HostProgram(Protocol):
       when the request is submitted (the time rule: ``flops / compute_flops``);
     - optionally ``payload_nbytes(request)``: the exact sizes of the payloads
       the request will output, by key, when they are known before it runs
-      (fixed-size rows); the driver then sends messages without waiting for
-      the hosts (:meth:`netsim.simulation.Simulation.compute`).
+      (fixed-size rows), and ``reported_flops(request)``: the
+      ``reported_flops`` it will output, when known (``None``: not known);
+      the driver then goes on without waiting for the hosts
+      (:meth:`netsim.simulation.Simulation.compute`), and the host checks
+      the kernel's outputs against them.
     """
 
     def init_state(self, setup: HostSetup, rngs: list[np.random.Generator]) -> Any: ...

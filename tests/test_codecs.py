@@ -43,6 +43,26 @@ def test_message_size_is_what_the_message_carries(codec: codecs.Codec, expected:
     assert message.nbytes == sum(a.nbytes for a in message.arrays)
 
 
+@pytest.mark.parametrize("size", [1, 7, 512, 513, 10_001])
+@pytest.mark.parametrize(
+    "codec", [Identity(), FP16(), QSGD(4), QSGD(3, bucket=100), TopK(0.05), TopK(0.3)], ids=str
+)
+def test_costs_said_in_advance_are_those_of_encoding(codec: codecs.Codec, size: int) -> None:
+    """What the driver uses before a client encodes (so that it need not wait
+    for the host) is what encoding a vector of any values gives."""
+    known = codec.known_cost(size, "model")
+    assert known is not None
+    for seed in (0, 1):
+        x = np.random.default_rng(seed).normal(0, 3, size).astype(np.float32)
+        message, _, flops = codec.encode(x, None, np.random.default_rng(seed), "model")
+        assert (message.nbytes, flops) == known
+
+
+def test_codebook_costs_are_not_said_in_advance() -> None:
+    assert Codebook(64).known_cost(1000, "model") is None  # k-means iterations vary
+    assert Identity().known_cost(1000, "codebook") is None
+
+
 def test_lossless_and_half_precision_round_trips() -> None:
     msg, _, _ = Identity().encode(X, None, RNG, "model")
     np.testing.assert_array_equal(Identity().decode(msg, None), X)

@@ -188,5 +188,5 @@ def test_payload_sizes_said_in_advance_are_checked() -> None:
     scenario = build("diffusion_lms", nodes=6, iterations=3)
     algo = scenario.algorithm
     wrong = _WrongSizes(**{f.name: getattr(algo, f.name) for f in dataclasses.fields(algo)})
-    with pytest.raises(ValueError, match="differ from those its program's payload_nbytes"):
+    with pytest.raises(ValueError, match="differs from what its program said before it ran"):
         netsim.run(dataclasses.replace(scenario, algorithm=wrong))

@@ -5,11 +5,17 @@ a clear error; the actors go back to the pool usable by ordinary calls."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+
+import numpy as np
 import pytest
 
 import netsim
+from algorithms.diffusion_lms import DiffusionLMS
 from netsim import scenario_file
 from netsim.errors import SimulationError
+from netsim.kernel import Request
 from tests.conftest import ROOT, build
 
 CASES = {
@@ -48,3 +54,48 @@ def test_a_dead_host_of_a_compiled_graph_is_a_clear_error(
     scenario = scenario_file.load(ROOT / "tests" / "scenarios" / "crashing.py").build()
     with pytest.raises(SimulationError, match=r"Ray host \d of 2 \(.*\) died"):
         netsim.run(scenario, backend="ray", hosts=2)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("hosts", [1, 2])
+def test_calls_until_an_output_is_awaited_share_an_execution(
+    ray_session: None, monkeypatch: pytest.MonkeyPatch, hosts: int
+) -> None:
+    """FedAvg's clients start training at different times and nobody reads
+    their outputs before the server aggregates (the identity codec's sizes
+    and FLOPs are said in advance): a round is 3 executions (the published
+    model, the clients' training, the aggregation), not one per client."""
+    monkeypatch.setenv("NETSIM_RAY_GRAPH", "1")
+    rounds = 3
+    scenario = build("fedavg", clients=20, rounds=rounds, participation=0.5)
+    inline = netsim.run(scenario)
+    result = netsim.run(scenario, backend="ray", hosts=hosts)
+    assert result.metrics.equals(inline.metrics)
+    assert result.summary["messages"] == inline.summary["messages"]
+    assert result.summary["host_calls"] >= 1 + rounds * 12  # 10 clients train each round
+    assert result.summary["graph_executions"] <= 1 + 3 * rounds
+
+
+class _WrongFlops(DiffusionLMS):
+    """Says its steps report 1 FLOP in advance; they report none."""
+
+    def reported_flops(self, request: Request) -> np.ndarray | None:
+        return np.ones(len(request.devices)) if request.kernel == "step" else None
+
+
+@pytest.mark.ray
+def test_outputs_said_in_advance_are_checked_on_the_hosts(
+    ray_session: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody reads a step's reported FLOPs; the host's check still ends
+    the run, at the next output the driver reads."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.setenv("NETSIM_RAY_GRAPH", "1")
+    scenario = build("diffusion_lms", nodes=6, iterations=4)
+    fields = {f.name: getattr(scenario.algorithm, f.name) for f in dataclasses.fields(DiffusionLMS)}
+    wrong = dataclasses.replace(scenario, algorithm=_WrongFlops(**fields))
+    for backend, hosts in (("inline", None), ("ray", 2)):
+        with pytest.raises(ValueError, match="'reported_flops' of the kernel differs from what"):
+            netsim.run(wrong, backend=backend, hosts=hosts)

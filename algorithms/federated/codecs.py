@@ -75,6 +75,12 @@ class Codec(Protocol):
 
     def decode_flops(self, size: int, kind: str) -> float: ...
 
+    def known_cost(self, size: int, kind: str) -> tuple[int, float] | None:
+        """The bytes of the message and the FLOPs of encoding a vector of
+        ``size`` values, when they do not depend on the values (``None``:
+        they do); the driver then need not wait for the encoding."""
+        ...
+
 
 # ---------------------------------------------------------------- bit packing
 def bits_for(count: int) -> int:
@@ -123,6 +129,9 @@ class Identity:
     def decode_flops(self, size: int, kind: str) -> float:
         return 0.0
 
+    def known_cost(self, size: int, kind: str) -> tuple[int, float] | None:
+        return (4 * size, 0.0) if kind == "model" else None
+
 
 @dataclass(frozen=True)
 class FP16:
@@ -143,6 +152,9 @@ class FP16:
 
     def decode_flops(self, size: int, kind: str) -> float:
         return float(size)
+
+    def known_cost(self, size: int, kind: str) -> tuple[int, float] | None:
+        return (2 * size, float(size)) if kind == "model" else None
 
 
 @dataclass(frozen=True)
@@ -191,6 +203,12 @@ class QSGD:
     def decode_flops(self, size: int, kind: str) -> float:
         return 3.0 * size
 
+    def known_cost(self, size: int, kind: str) -> tuple[int, float] | None:
+        if kind != "model":
+            return None
+        norms = 4 * math.ceil(size / self.bucket)
+        return norms + math.ceil(size * self.bits / 8) + math.ceil(size / 8), 6.0 * size
+
 
 @dataclass(frozen=True)
 class TopK:
@@ -226,6 +244,12 @@ class TopK:
 
     def decode_flops(self, size: int, kind: str) -> float:
         return float(max(1, math.ceil(self.fraction * size)))
+
+    def known_cost(self, size: int, kind: str) -> tuple[int, float] | None:
+        if kind != "model":
+            return None
+        k = max(1, math.ceil(self.fraction * size))
+        return math.ceil(k * bits_for(size) / 8) + 4 * k, 4.0 * size + k
 
 
 @dataclass(frozen=True)
@@ -269,6 +293,9 @@ class Codebook:
         if kind == "codebook":
             return snap_flops(size, self.clusters)
         return float(size)
+
+    def known_cost(self, size: int, kind: str) -> tuple[int, float] | None:
+        return None  # k-means: its iterations depend on the values
 
 
 # ---------------------------------------------------------------- codebook math

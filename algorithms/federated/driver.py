@@ -100,14 +100,16 @@ class Federation:
         comp = sim.compute(
             [
                 Request(
-                    "publish", server, params={"prototype": p, "version": version, "kind": kind}
+                    "publish",
+                    server,
+                    params={"prototype": p, "version": version, "kind": kind, "size": self.size[p]},
                 )
                 for p in prototypes
             ]
         )
         out = {}
         for i, p in enumerate(prototypes):
-            ready = float(sim.work(server, comp.outputs(i)["reported_flops"])[0])
+            ready = float(sim.work(server, comp.reported_flops(i))[0])
             out[p] = (Message(comp.payload(i, "model"), int(comp.nbytes(i, "model")[0]), p), ready)
         return out
 
@@ -130,7 +132,7 @@ class Federation:
         yield sim.timeout_until(float(comp.finish[0][0]))
         if sim.devices.failed_since(c, start):
             return None
-        encoded = float(sim.work(c, comp.outputs(0)["reported_flops"])[0])
+        encoded = float(sim.work(c, comp.reported_flops(0))[0])
         yield sim.timeout_until(encoded)
         if sim.devices.failed_since(c, start):
             return None

@@ -142,6 +142,43 @@ class FederatedProgram:
             return np.asarray(heard * per_message + once * (heard > 0), dtype=float)
         return np.zeros(n)
 
+    def payload_nbytes(self, request: Request) -> dict[str, np.ndarray] | None:
+        """Message sizes before the kernel runs, where the codec's do not
+        depend on the values (``publish``, ``train`` and ``partial``)."""
+        known = self._known_costs(request)
+        return None if known is None else {known[0]: known[1]}
+
+    def reported_flops(self, request: Request) -> np.ndarray | None:
+        """The encoding FLOPs ``publish``, ``train`` and ``partial`` will
+        report, where the codec's do not depend on the values (and, for
+        ``train``, no sandwich training)."""
+        known = self._known_costs(request)
+        return None if known is None else known[2]
+
+    def _known_costs(self, request: Request) -> tuple[str, np.ndarray, np.ndarray] | None:
+        n, params = len(request.devices), request.params
+        if request.kernel == "publish" and "size" in params:
+            size, kind = int(params["size"]), str(params["kind"])
+            known = self.down.known_cost(size, kind)
+            if known is None:
+                return None
+            return "model", np.full(n, known[0], dtype=np.int64), np.full(n, known[1])
+        if request.kernel == "partial":  # an edge node's average, encoded
+            known = self.up.known_cost(int(params["size"]), "model")
+            if known is None:
+                return None
+            return "update", np.full(n, known[0], dtype=np.int64), np.full(n, known[1])
+        if request.kernel == "train" and self.p_min is None:
+            size, kind = int(params["size"]), str(params["kind_up"])
+            known = self.up.known_cost(size, kind)
+            if known is None:
+                return None
+            flops = known[1]
+            if self.up.target == "weights":  # the client decodes what it sent
+                flops += self.up.decode_flops(size, kind)
+            return "update", np.full(n, known[0], dtype=np.int64), np.full(n, flops)
+        return None
+
     # ------------------------------------------------------------ kernels
     def _evaluate(self, state: FederatedState, call: KernelCall) -> tuple[FederatedState, Outputs]:
         p, v = str(call.params["prototype"]), int(call.params["version"])

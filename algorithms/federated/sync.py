@@ -295,7 +295,7 @@ class SyncRounds:
             comp = sim.compute([Request("partial", np.array([node]), params=params, inbox=inbox)])
             yield sim.timeout_until(float(comp.finish[0][0]))
             if not sim.devices.failed_since(node, start):
-                done = float(sim.work(node, comp.outputs(0)["reported_flops"])[0])
+                done = float(sim.work(node, comp.reported_flops(0))[0])
                 yield sim.timeout_until(done)
             if sim.devices.failed_since(node, start):
                 self._lose(R, clients)
