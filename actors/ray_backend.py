@@ -37,7 +37,7 @@ from netsim.assignment import Placement, assign_hosts
 from netsim.backends import PER_DEVICE, Hosts
 from netsim.errors import InputError, SimulationError
 from netsim.kernel import HostProgram, HostSetup, Request
-from netsim.ray_cluster import connect, shutdown
+from netsim.ray_cluster import alive_nodes, connect, ray_placement, shutdown
 
 
 def register_by_value(modules: list[ModuleType]) -> None:
@@ -111,7 +111,7 @@ def host_count(hosts: Hosts, n_devices: int) -> tuple[int | None, str]:
     import ray
 
     if hosts is None:
-        cpus = sum(c for _, c in _alive_nodes()) or int(ray.cluster_resources().get("CPU", 1))
+        cpus = sum(c for _, c in alive_nodes()) or int(ray.cluster_resources().get("CPU", 1))
         return min(max(cpus, 1), n_devices), f"one per CPU of the cluster ({cpus})"
     if hosts == PER_DEVICE:
         memory = float(ray.cluster_resources().get("memory", float("inf")))
@@ -125,30 +125,6 @@ def host_count(hosts: Hosts, n_devices: int) -> tuple[int | None, str]:
             )
         return None, "one per device"
     return min(int(hosts), n_devices), "as asked"
-
-
-def _alive_nodes() -> list[tuple[str, int]]:
-    """The cluster's live nodes and their CPUs, by node id."""
-    import ray
-
-    return sorted(
-        (str(n["NodeID"]), int(n.get("Resources", {}).get("CPU", 0)))
-        for n in ray.nodes()
-        if n.get("Alive")
-    )
-
-
-def ray_placement(n_hosts: int) -> list[str | None]:
-    """The node each host goes on: the cluster's nodes in turn, each as many
-    times as it has CPUs (so K hosts on K CPUs get one CPU each); ``None``
-    where the cluster names no node."""
-    slots = [node for node, cpus in _alive_nodes() for _ in range(max(1, cpus))]
-    if not slots:
-        return [None] * n_hosts
-    # interleave the nodes, so that a few hosts already cover every node
-    order = sorted(range(len(slots)), key=lambda i: (slots[: i + 1].count(slots[i]), i))
-    slots = [slots[i] for i in order]
-    return [slots[h % len(slots)] for h in range(n_hosts)]
 
 
 SHARE = 1e-4  # CPU a host reserves: next to none (hosts wait on the driver most of the time)
@@ -195,6 +171,7 @@ class RayFuture:
     def __init__(self, host: int, backend: RayBackend, handle: Any, read: Any) -> None:
         self._host, self._backend, self._handle, self._read = host, backend, handle, read
         self._meta: list[dict[str, np.ndarray]] | None = None
+        self.claim: Any = None
 
     @property
     def handle(self) -> Any:
@@ -340,9 +317,11 @@ class RayBackend:
 
         graph = self.graph
         if graph is not None:
-            handle = self.guarded(host, lambda: graph.add(host, requests))
+            handle, claim = self.guarded(host, lambda: graph.add(host, requests))
             seq, offset, count = handle.seq, handle.offset, len(requests)
-            return RayFuture(host, self, handle, lambda: graph.result(seq, host, offset, count))
+            future = RayFuture(host, self, handle, lambda: graph.result(seq, host, offset, count))
+            future.claim = claim  # the call's outputs are kept while its future lives
+            return future
         method: Any = self.actors[host].call
         seq = self.calls[host]
         self.calls[host] += 1

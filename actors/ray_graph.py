@@ -76,6 +76,11 @@ class _Token:
     finalizer tells the host to drop them."""
 
 
+class Claim:
+    """Alive while a host call's future is: the driver keeps the call's
+    outputs until its future is gone (read or not)."""
+
+
 @dataclass(eq=False)
 class GraphHandle:
     """The payloads of one host call of a compiled graph: host ``host``'s
@@ -226,11 +231,11 @@ class CompiledHosts:
     graph: Any = None
     seq: int = 0  # the execution being gathered
     batch: dict[int, list[Request]] = field(default_factory=dict)  # its requests, by host
-    calls: dict[int, int] = field(default_factory=dict)  # its host calls, by host
+    claimed: list[int] = field(default_factory=list)  # its calls' live claims, by host
     tokens: dict[int, _Token] = field(default_factory=dict)
     pending: deque[_Execution] = field(default_factory=deque)
     done: dict[int, list[Any]] = field(default_factory=dict)
-    unread: dict[int, list[int]] = field(default_factory=dict)  # per execution and host: calls
+    claims: dict[int, list[int]] = field(default_factory=dict)  # per execution and host
     releases: list[list[int]] = field(default_factory=list)
 
     def compile(self) -> None:
@@ -239,6 +244,7 @@ class CompiledHosts:
 
         ray.get([a.graph_join.remote(h) for h, a in enumerate(self.actors)])
         self.releases = [[] for _ in self.actors]
+        self.claimed = [0] * len(self.actors)
         with InputNode() as given:
             if len(self.actors) == 1:
                 outputs = [self.actors[0].step.bind(given)]
@@ -248,9 +254,10 @@ class CompiledHosts:
             dag = MultiOutputNode(outputs)
         self.graph = dag.experimental_compile(_max_inflight_executions=IN_FLIGHT + 2)
 
-    def add(self, host: int, requests: list[Request]) -> GraphHandle:
+    def add(self, host: int, requests: list[Request]) -> tuple[GraphHandle, Claim]:
         """Queue a call of ``host`` in the execution being gathered (executing
-        that first when the call needs payloads of one of its calls)."""
+        that first when the call needs payloads of one of its calls): its
+        payloads' handle, and the claim its future holds on its outputs."""
         if self.batch and any(
             p.source.seq == self.seq for p in _remote_parts(requests)
         ):  # an execution's exports come before its steps
@@ -261,8 +268,27 @@ class CompiledHosts:
             handle.token = self.tokens[host] = _Token()
             weakref.finalize(handle.token, _release, self.releases, host, self.seq)
         queued.extend(requests)
-        self.calls[host] = self.calls.get(host, 0) + 1
-        return handle
+        self.claimed[host] += 1
+        claim = Claim()
+        weakref.finalize(claim, self._unclaim, self.seq, self.claimed, host)
+        return handle, claim
+
+    def _unclaim(self, seq: int, claimed: list[int], host: int) -> None:
+        claimed[host] -= 1  # the execution's own counts, executed or not
+        if seq in self.done:
+            self._forget(seq)
+
+    def _forget(self, seq: int) -> None:
+        """Drop the outputs of ``seq`` that no future can read any more (a
+        protocol need not read every call's outputs)."""
+        outputs, claims = self.done.get(seq), self.claims[seq]
+        if outputs is None:  # not read yet
+            return
+        for h, c in enumerate(claims):
+            if not c:
+                outputs[h] = None
+        if not any(claims):
+            del self.done[seq], self.claims[seq]
 
     def flush(self) -> None:
         """Execute the graph for the queued calls."""
@@ -277,8 +303,8 @@ class CompiledHosts:
             self.releases[h] = []
         refs = self.graph.execute(pickle.dumps((self.seq, requests, releases), protocol=5))
         self.pending.append(_Execution(self.seq, list(refs)))
-        self.unread[self.seq] = [self.calls.get(h, 0) for h in range(len(self.actors))]
-        self.batch, self.calls, self.tokens = {}, {}, {}
+        self.claims[self.seq] = self.claimed
+        self.batch, self.claimed, self.tokens = {}, [0] * len(self.actors), {}
         self.seq += 1
 
     def result(self, seq: int, host: int, offset: int, count: int) -> Any:
@@ -289,13 +315,7 @@ class CompiledHosts:
             self.flush()
         while seq not in self.done:
             self._read_oldest()
-        outputs, unread = self.done[seq], self.unread[seq]
-        out = outputs[host]
-        unread[host] -= 1
-        if not unread[host]:
-            outputs[host] = None
-        if not any(unread):
-            del self.done[seq], self.unread[seq]
+        out = self.done[seq][host]  # kept: the caller's future holds a claim
         if isinstance(out, Failed):
             raise out.error
         return out[offset : offset + count]
@@ -308,6 +328,7 @@ class CompiledHosts:
             pickle.loads(g) if isinstance(g, bytes) else g if isinstance(g, Failed) else None
             for g in got
         ]
+        self._forget(execution.seq)
 
     @property
     def executions(self) -> int:

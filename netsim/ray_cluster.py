@@ -1,4 +1,5 @@
-"""Joining or starting a Ray cluster, for the Ray backend and for sweeps.
+"""Joining or starting a Ray cluster, for the Ray backend and for sweeps;
+its live nodes, and which node each host of a run goes on.
 
 ``ray`` is imported where it is used: a run on the inline backend never
 loads it.
@@ -137,3 +138,27 @@ def shutdown() -> None:
     import ray
 
     ray.shutdown()
+
+
+def alive_nodes() -> list[tuple[str, int]]:
+    """The cluster's live nodes and their CPUs, by node id."""
+    import ray
+
+    return sorted(
+        (str(n["NodeID"]), int(n.get("Resources", {}).get("CPU", 0)))
+        for n in ray.nodes()
+        if n.get("Alive")
+    )
+
+
+def ray_placement(n_hosts: int) -> list[str | None]:
+    """The node each host goes on: the cluster's nodes in turn, each as many
+    times as it has CPUs (so K hosts on K CPUs get one CPU each); ``None``
+    where the cluster names no node."""
+    slots = [node for node, cpus in alive_nodes() for _ in range(max(1, cpus))]
+    if not slots:
+        return [None] * n_hosts
+    # interleave the nodes, so that a few hosts already cover every node
+    order = sorted(range(len(slots)), key=lambda i: (slots[: i + 1].count(slots[i]), i))
+    slots = [slots[i] for i in order]
+    return [slots[h % len(slots)] for h in range(n_hosts)]

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import netsim
+from actors.ray_graph import CompiledHosts
 from algorithms.diffusion_lms import DiffusionLMS
 from netsim import scenario_file
 from netsim.errors import SimulationError
@@ -66,10 +67,20 @@ def test_calls_until_an_output_is_awaited_share_an_execution(
     and FLOPs are said in advance): a round is 3 executions (the published
     model, the clients' training, the aggregation), not one per client."""
     monkeypatch.setenv("NETSIM_RAY_GRAPH", "1")
+    kept: list[int] = []  # outputs the driver still held when the run ended
+    teardown = CompiledHosts.teardown
+
+    def counting_teardown(self: CompiledHosts) -> None:
+        kept.append(len(self.done))
+        teardown(self)
+
+    monkeypatch.setattr(CompiledHosts, "teardown", counting_teardown)
     rounds = 3
     scenario = build("fedavg", clients=20, rounds=rounds, participation=0.5)
     inline = netsim.run(scenario)
     result = netsim.run(scenario, backend="ray", hosts=hosts)
+    # the clients' outputs are never read: dropped with their futures, not kept
+    assert kept and kept[0] <= 1
     assert result.metrics.equals(inline.metrics)
     assert result.summary["messages"] == inline.summary["messages"]
     assert result.summary["host_calls"] >= 1 + rounds * 12  # 10 clients train each round
