@@ -23,6 +23,7 @@ never a hang.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from dataclasses import dataclass, replace
 from types import ModuleType
@@ -168,10 +169,12 @@ def _describe(devices: np.ndarray) -> str:
 class RayFuture:
     """One host call: ``read()`` gives its small outputs; ``handle`` names its payloads."""
 
-    def __init__(self, host: int, backend: RayBackend, handle: Any, read: Any) -> None:
+    def __init__(
+        self, host: int, backend: RayBackend, handle: Any, read: Any, claim: Any = None
+    ) -> None:
         self._host, self._backend, self._handle, self._read = host, backend, handle, read
         self._meta: list[dict[str, np.ndarray]] | None = None
-        self.claim: Any = None
+        self._claim = claim  # compiled graph: the call's outputs are kept while this lives
 
     @property
     def handle(self) -> Any:
@@ -319,9 +322,8 @@ class RayBackend:
         if graph is not None:
             handle, claim = self.guarded(host, lambda: graph.add(host, requests))
             seq, offset, count = handle.seq, handle.offset, len(requests)
-            future = RayFuture(host, self, handle, lambda: graph.result(seq, host, offset, count))
-            future.claim = claim  # the call's outputs are kept while its future lives
-            return future
+            read = functools.partial(graph.result, seq, host, offset, count)
+            return RayFuture(host, self, handle, read, claim)
         method: Any = self.actors[host].call
         seq = self.calls[host]
         self.calls[host] += 1

@@ -311,7 +311,7 @@ class CompiledHosts:
         """The outputs of a call: ``count`` requests from ``offset`` of
         ``host`` in execution ``seq`` (raises a host's error, or Ray's error
         when an actor died). Queued calls are sent before waiting."""
-        if seq == self.seq or seq not in self.done:
+        if seq not in self.done:  # queued, or executed and not read yet
             self.flush()
         while seq not in self.done:
             self._read_oldest()
