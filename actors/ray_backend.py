@@ -11,8 +11,9 @@ process's pool of warm hosts (:mod:`actors.ray_pool`) and given back when
 the run closes. With up to 16 hosts (not per device; unless
 ``NETSIM_RAY_GRAPH=0``), the hosts of a run form a Ray Compiled Graph (:mod:`actors.ray_graph`):
 one execution for the calls made until an output is awaited, message
-contents passed host to host over
-shared-memory channels. Otherwise each host call is one actor method call
+contents passed host to host over Unix sockets when every host is on the
+driver's machine (:mod:`actors.ray_sockets`), over Ray's shared-memory
+channels otherwise. Otherwise each host call is one actor method call
 with two results: the small outputs the driver reads, and the message
 contents, which stay in Ray's object store until the hosts that receive
 them fetch them. A host that
@@ -32,7 +33,14 @@ from typing import Any
 import numpy as np
 
 from actors.host import HostCore, Reply
-from actors.ray_graph import MAX_HOSTS, CompiledHosts, GraphHost, enabled, timeout
+from actors.ray_graph import (
+    MAX_HOSTS,
+    CompiledHosts,
+    GraphHost,
+    enabled,
+    sockets_enabled,
+    timeout,
+)
 from actors.ray_pool import POOL
 from netsim.assignment import Placement, assign_hosts
 from netsim.backends import PER_DEVICE, Hosts
@@ -226,10 +234,14 @@ class RayBackend:
         self.reused = self.n_hosts - (POOL.started - started_before)
         self.graph: CompiledHosts | None = None
         self.executions: int | None = None  # the compiled graph's, once it is closed
+        self.transport = "actor calls"
         if hosts is not None and self.n_hosts <= MAX_HOSTS and enabled():
+            here = str(ray.get_runtime_context().get_node_id())
+            sockets = sockets_enabled() and all(node == here for node in self.cluster_nodes)
+            self.transport = "sockets" if sockets else "ray channels"
             try:
                 self.graph = CompiledHosts(self.actors)
-                self.graph.compile()
+                self.graph.compile(sockets)
             except BaseException:
                 self.close()
                 raise
@@ -242,7 +254,7 @@ class RayBackend:
 
         try:
             return read()
-        except ray.exceptions.RayChannelTimeoutError:
+        except (ray.exceptions.RayChannelTimeoutError, TimeoutError):
             raise SimulationError(
                 f"Ray hosts gave no answer in {timeout():g} s (NETSIM_RAY_GRAPH_TIMEOUT)"
             ) from None
@@ -341,6 +353,7 @@ class RayBackend:
             counts[node] = counts.get(node, 0) + 1
         described = {
             "hosts_chosen": self.chosen,
+            "host_transport": getattr(self, "transport", "actor calls"),
             "cluster_nodes": counts,
             "hosts_reused": int(getattr(self, "reused", 0)),
         }

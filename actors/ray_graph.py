@@ -5,7 +5,7 @@ to Ray's object store, and hosts fetch them from there (about 11 ms a round
 for 2 hosts, measured). With it, the driver gathers host calls into one
 **execution** until it awaits an output of one of them (or a call needs the
 payloads of one of them), and writes every host's requests of the execution
-once, to shared-memory channels: the ten clients of a federated round, which
+once, to shared-memory channels (or sockets, below): the ten clients of a federated round, which
 start training at ten different times, go in one execution instead of ten.
 In an execution each host first **exports**
 the rows of its earlier payloads that the other hosts' requests name, then
@@ -25,10 +25,13 @@ over channels of one value each hung: hosts blocked writing outputs the
 driver did not read while it waited to send).
 
 Ray's channels wait by polling (``sched_yield`` in a loop), so a waiting
-driver or host keeps a core busy. Waking them through a Unix socket instead
-(the hosts sleeping between executions, the driver until they had rung) was
-tried and was slower on 2 cores: 7.4x the numpy loop against 4.75x polling
-(docs/performance.md).
+driver or host keeps a core busy: with fewer cores than processes, the
+waiting takes the cores from the work. When every host is on the driver's
+machine the same executions therefore go over Unix sockets, where a waiting
+process sleeps (:mod:`actors.ray_sockets`; ``NETSIM_RAY_SOCKETS=0``: Ray's
+channels all the same). An earlier try that only rang the hosts and the
+driver through a socket, the data still going over Ray's channels, was
+slower (docs/performance.md).
 
 The default: :class:`actors.ray_backend.RayBackend` uses one for 1 to
 :data:`MAX_HOSTS` hosts (``NETSIM_RAY_GRAPH=0``: ordinary calls); ``hosts="per-device"`` always
@@ -69,6 +72,13 @@ def enabled() -> bool:
     (on a quiet 2-core machine they cut Ray's cost per round by a quarter;
     on one busy with other work they were no faster)."""
     return os.environ.get("NETSIM_RAY_GRAPH", "1").strip().lower() not in ("0", "no", "off")
+
+
+def sockets_enabled() -> bool:
+    """Whether a graph whose hosts are all on the driver's machine runs over
+    Unix sockets (:mod:`actors.ray_sockets`): yes unless ``NETSIM_RAY_SOCKETS=0``
+    (then over Ray's channels, as across machines)."""
+    return os.environ.get("NETSIM_RAY_SOCKETS", "1").strip().lower() not in ("0", "no", "off")
 
 
 class _Token:
@@ -142,6 +152,14 @@ class GraphHost:
         """Take part in a compiled graph as host ``index``."""
         self.index, self.kept = index, {}
         return index
+
+    def serve(self, directory: str, index: int, n_hosts: int) -> int:
+        """Take part in the graph over sockets (:mod:`actors.ray_sockets`)
+        as host ``index``, until the driver closes its socket."""
+        from actors.ray_sockets import serve
+
+        self.graph_join(index)
+        return serve(self, directory, index, n_hosts)
 
     def export(self, sent: bytes) -> Any:
         """Rows of this host's kept payloads that other hosts' requests name:
@@ -238,13 +256,20 @@ class CompiledHosts:
     claims: dict[int, list[int]] = field(default_factory=dict)  # per execution and host
     releases: list[list[int]] = field(default_factory=list)
 
-    def compile(self) -> None:
+    def compile(self, sockets: bool = False) -> None:
+        """Set the graph up: over Unix sockets (``sockets``: every host is
+        on this machine) or over Ray's channels."""
+        self.releases = [[] for _ in self.actors]
+        self.claimed = [0] * len(self.actors)
+        if sockets:
+            from actors.ray_sockets import SocketMesh
+
+            self.graph = SocketMesh(self.actors)
+            return
         import ray
         from ray.dag import InputNode, MultiOutputNode
 
         ray.get([a.graph_join.remote(h) for h, a in enumerate(self.actors)])
-        self.releases = [[] for _ in self.actors]
-        self.claimed = [0] * len(self.actors)
         with InputNode() as given:
             if len(self.actors) == 1:
                 outputs = [self.actors[0].step.bind(given)]

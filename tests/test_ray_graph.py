@@ -1,7 +1,9 @@
-"""Ray Compiled Graphs (the default, :mod:`actors.ray_graph`): the
-same results as inline, bit for bit, with payloads exchanged host to host
-(synchronous rounds, gossip's asynchronous calls, restarts); a dead host is
-a clear error; the actors go back to the pool usable by ordinary calls."""
+"""Ray Compiled Graphs (the default, :mod:`actors.ray_graph`), over Unix
+sockets (hosts on the driver's machine, :mod:`actors.ray_sockets`) and over
+Ray's channels: the same results as inline, bit for bit, with payloads
+exchanged host to host (synchronous rounds, gossip's asynchronous calls,
+restarts); a dead host is a clear error; the actors go back to the pool
+usable by ordinary calls."""
 
 from __future__ import annotations
 
@@ -28,17 +30,23 @@ CASES = {
 }
 
 
+TRANSPORTS = {"sockets": "1", "ray channels": "0"}  # NETSIM_RAY_SOCKETS
+
+
 @pytest.mark.ray
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_compiled_graph_matches_inline(
-    ray_session: None, monkeypatch: pytest.MonkeyPatch, case: str
+    ray_session: None, monkeypatch: pytest.MonkeyPatch, case: str, transport: str
 ) -> None:
     name, params = CASES[case]
     scenario = build(name, **params)
     inline = netsim.run(scenario)
     monkeypatch.setenv("NETSIM_RAY_GRAPH", "1")
+    monkeypatch.setenv("NETSIM_RAY_SOCKETS", TRANSPORTS[transport])
     for hosts in (1, 3):
         result = netsim.run(scenario, backend="ray", hosts=hosts)
+        assert result.summary["host_transport"] == transport
         assert result.metrics.equals(inline.metrics)
         assert result.summary["messages"] == inline.summary["messages"]
     monkeypatch.setenv("NETSIM_RAY_GRAPH", "0")
@@ -48,10 +56,12 @@ def test_compiled_graph_matches_inline(
 
 
 @pytest.mark.ray
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
 def test_a_dead_host_of_a_compiled_graph_is_a_clear_error(
-    ray_session: None, monkeypatch: pytest.MonkeyPatch
+    ray_session: None, monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
     monkeypatch.setenv("NETSIM_RAY_GRAPH", "1")
+    monkeypatch.setenv("NETSIM_RAY_SOCKETS", TRANSPORTS[transport])
     scenario = scenario_file.load(ROOT / "tests" / "scenarios" / "crashing.py").build()
     with pytest.raises(SimulationError, match=r"Ray host \d of 2 \(.*\) died"):
         netsim.run(scenario, backend="ray", hosts=2)
@@ -110,3 +120,19 @@ def test_outputs_said_in_advance_are_checked_on_the_hosts(
     for backend, hosts in (("inline", None), ("ray", 2)):
         with pytest.raises(ValueError, match="'reported_flops' of the kernel differs from what"):
             netsim.run(wrong, backend=backend, hosts=hosts)
+
+
+@pytest.mark.ray
+def test_payloads_larger_than_a_socket_buffer_cross_both_ways(
+    ray_session: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both hosts send each other an export of several MB (a socket buffer
+    holds a few hundred kB) before either reads: neither waits on the other."""
+    monkeypatch.setenv("NETSIM_RAY_GRAPH", "1")
+    monkeypatch.setenv("NETSIM_RAY_SOCKETS", "1")
+    scenario = build("diffusion_lms", nodes=8, iterations=3, dim=200_000)
+    inline = netsim.run(scenario)
+    result = netsim.run(scenario, backend="ray", hosts=2)
+    assert result.summary["host_transport"] == "sockets"
+    assert result.summary["messages_cross_hosts"] > 0
+    assert result.metrics.equals(inline.metrics)
