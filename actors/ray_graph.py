@@ -51,6 +51,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from actors.ray_memo import ReceivedArrays, SentArrays
 from netsim.kernel import Fetch, RemotePayload, Request
 
 MAX_HOSTS = 16  # more hosts: ordinary calls (every host reads every host's export)
@@ -147,10 +148,11 @@ class GraphHost:
     core: Any
     index: int = -1
     kept: dict[int, list[dict[str, np.ndarray]]]
+    received: ReceivedArrays
 
     def graph_join(self, index: int) -> int:
         """Take part in a compiled graph as host ``index``."""
-        self.index, self.kept = index, {}
+        self.index, self.kept, self.received = index, {}, ReceivedArrays()
         return index
 
     def serve(self, directory: str, index: int, n_hosts: int) -> int:
@@ -184,7 +186,7 @@ class GraphHost:
 
     def _given(self, sent: bytes) -> Input:
         if getattr(self, "_sent", None) is not sent:  # read once for export and step
-            self._sent, self._input = sent, pickle.loads(sent)
+            self._sent, self._input = sent, self.received.loads(sent)
         return cast(Input, self._input)
 
     def step(self, sent: bytes, *exports: Any) -> Any:
@@ -255,12 +257,14 @@ class CompiledHosts:
     done: dict[int, list[Any]] = field(default_factory=dict)
     claims: dict[int, list[int]] = field(default_factory=dict)  # per execution and host
     releases: list[list[int]] = field(default_factory=list)
+    sent_arrays: SentArrays = field(default_factory=SentArrays)
 
     def compile(self, sockets: bool = False) -> None:
         """Set the graph up: over Unix sockets (``sockets``: every host is
         on this machine) or over Ray's channels."""
         self.releases = [[] for _ in self.actors]
         self.claimed = [0] * len(self.actors)
+        self.sent_arrays = SentArrays()
         if sockets:
             from actors.ray_sockets import SocketMesh
 
@@ -326,7 +330,7 @@ class CompiledHosts:
         for h in range(len(self.actors)):
             releases.append(self.releases[h])
             self.releases[h] = []
-        refs = self.graph.execute(pickle.dumps((self.seq, requests, releases), protocol=5))
+        refs = self.graph.execute(self.sent_arrays.dumps((self.seq, requests, releases)))
         self.pending.append(_Execution(self.seq, list(refs)))
         self.claims[self.seq] = self.claimed
         self.batch, self.claimed, self.tokens = {}, [0] * len(self.actors), {}

@@ -185,6 +185,8 @@ class Dispatcher:
                 split.append([np.arange(len(r.devices))])
                 continue
             hosts = assignment[r.devices]
+            if n_hosts < 2**15:  # a stable sort of 16-bit keys is a radix sort: O(n)
+                hosts = hosts.astype(np.int16)
             order = np.argsort(hosts, kind="stable")
             bounds = np.searchsorted(hosts[order], np.arange(n_hosts + 1))
             split.append([order[bounds[h] : bounds[h + 1]] for h in range(n_hosts)])

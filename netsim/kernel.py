@@ -194,8 +194,14 @@ class Inbox:
         indptr = np.concatenate([[0], np.cumsum(counts)])
         # indices of the selected messages, receiver by receiver
         msgs = np.repeat(starts - indptr[:-1], counts) + np.arange(total)
-        used, row = np.unique(self.row[msgs], return_inverse=True)
-        return Inbox(indptr, self.sender[msgs], self.link[msgs], row, self.payload[used])
+        rows = self.row[msgs]
+        # the payload rows they use, ascending, and each message's among them
+        # (a mark per payload row: O(rows + messages), no sort)
+        mark = np.zeros(len(self.payload), dtype=bool)
+        mark[rows] = True
+        used = np.flatnonzero(mark)
+        renumber = np.cumsum(mark) - 1
+        return Inbox(indptr, self.sender[msgs], self.link[msgs], renumber[rows], self.payload[used])
 
 
 @dataclass(frozen=True)
