@@ -122,15 +122,42 @@ class Failed:
 Input = tuple[int, list[list[Request] | None], list[list[int]]]  # seq, requests, releases
 
 
+class _Lookups:
+    """Results computed from index arrays that arrive again as the same
+    objects, execution after execution (:mod:`actors.ray_memo`): kept with
+    those arrays, so that a synchronous protocol's hosts compute them once."""
+
+    LIMIT = 256  # entries; computed from arrays sent once, they are dropped
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[int, ...], tuple[tuple[np.ndarray, ...], np.ndarray]] = {}
+
+    def get(self, arrays: tuple[np.ndarray, ...], compute: Any) -> np.ndarray:
+        """``compute(*arrays)``, or what it gave for these very arrays."""
+        key = tuple(map(id, arrays))
+        hit = self.entries.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], arrays, strict=True)):
+            return hit[1]
+        value = compute(*arrays)
+        if len(self.entries) >= self.LIMIT:
+            self.entries.clear()
+        self.entries[key] = (arrays, value)
+        return cast(np.ndarray, value)
+
+
+def _unique_rows(*rows: np.ndarray) -> np.ndarray:
+    return np.unique(np.concatenate(rows))
+
+
 class _Rows:
     """Some rows of a payload array (``rows`` ascending), indexed by the
     row numbers of the full array."""
 
-    def __init__(self, rows: np.ndarray, data: np.ndarray) -> None:
-        self.rows, self.data = rows, data
+    def __init__(self, rows: np.ndarray, data: np.ndarray, lookups: _Lookups) -> None:
+        self.rows, self.data, self.lookups = rows, data, lookups
 
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        return self.data[np.searchsorted(self.rows, rows)]
+        return self.data[self.lookups.get((self.rows, rows), np.searchsorted)]
 
 
 def _remote_parts(requests: list[Request] | None) -> list[Any]:
@@ -149,10 +176,12 @@ class GraphHost:
     index: int = -1
     kept: dict[int, list[dict[str, np.ndarray]]]
     received: ReceivedArrays
+    lookups: _Lookups
 
     def graph_join(self, index: int) -> int:
         """Take part in a compiled graph as host ``index``."""
         self.index, self.kept, self.received = index, {}, ReceivedArrays()
+        self.lookups = _Lookups()
         return index
 
     def serve(self, directory: str, index: int, n_hosts: int) -> int:
@@ -165,24 +194,32 @@ class GraphHost:
 
     def export(self, sent: bytes) -> Any:
         """Rows of this host's kept payloads that other hosts' requests name:
-        ``{(seq, request, key): (rows, data)}``."""
+        ``{(seq, request, key): data}``, the rows of :meth:`_wanted` (the
+        hosts that read them work those out for themselves)."""
         try:
             _, requests, _ = self._given(sent)
-            wanted: dict[tuple[int, int, str], list[np.ndarray]] = {}
-            for h, reqs in enumerate(requests):
-                if h == self.index:
-                    continue
-                for p in _remote_parts(reqs):
-                    s = p.source
-                    if s.host == self.index:
-                        wanted.setdefault((s.seq, s.offset + p.request, p.key), []).append(p.rows)
             out = {}
-            for (seq, req, key), rows in wanted.items():
-                unique = np.unique(np.concatenate(rows))
-                out[seq, req, key] = (unique, self.kept[seq][req][key][unique])
+            for (seq, req, key), unique in self._wanted(requests, self.index).items():
+                out[seq, req, key] = self.kept[seq][req][key][unique]
             return pickle.dumps(out, protocol=5)
         except Exception as e:  # carried to the driver as a value
             return Failed(e)
+
+    def _wanted(
+        self, requests: list[list[Request] | None], exporter: int
+    ) -> dict[tuple[int, int, str], np.ndarray]:
+        """The rows of host ``exporter``'s payloads that the other hosts'
+        requests name, ascending, by ``(seq, request, key)``: every host
+        works them out alike from the execution's requests."""
+        groups: dict[tuple[int, int, str], list[np.ndarray]] = {}
+        for h, reqs in enumerate(requests):
+            if h == exporter:
+                continue
+            for p in _remote_parts(reqs):
+                s = p.source
+                if s.host == exporter:
+                    groups.setdefault((s.seq, s.offset + p.request, p.key), []).append(p.rows)
+        return {k: self.lookups.get(tuple(rows), _unique_rows) for k, rows in groups.items()}
 
     def _given(self, sent: bytes) -> Input:
         if getattr(self, "_sent", None) is not sent:  # read once for export and step
@@ -199,7 +236,7 @@ class GraphHost:
             failed = [e for e in exports if isinstance(e, Failed)]
             if failed:
                 return failed[0]
-            self.core._fetch = self._fetcher(exports)
+            self.core._fetch = self._fetcher(requests, exports)
             meta, bulk = self.core.call(mine)
             self.kept[seq] = bulk
             return pickle.dumps(meta, protocol=5)
@@ -209,8 +246,15 @@ class GraphHost:
             for s in releases[self.index]:
                 self.kept.pop(s, None)
 
-    def _fetcher(self, exports: tuple[Any, ...]) -> Fetch:
-        unpickled: dict[int, dict[tuple[int, int, str], tuple[np.ndarray, np.ndarray]]] = {}
+    def _fetcher(self, requests: list[list[Request] | None], exports: tuple[Any, ...]) -> Fetch:
+        views: dict[int, dict[tuple[int, int, str], _Rows]] = {}
+
+        def exported(host: int) -> dict[tuple[int, int, str], _Rows]:
+            if host not in views:
+                data = pickle.loads(exports[host])
+                wanted = self._wanted(requests, host)
+                views[host] = {k: _Rows(rows, data[k], self.lookups) for k, rows in wanted.items()}
+            return views[host]
 
         def fetch(sources: list[GraphHandle]) -> list[list[dict[str, np.ndarray]]]:
             out: list[Any] = []
@@ -218,12 +262,10 @@ class GraphHost:
                 if s.host == self.index:
                     out.append(self.kept[s.seq][s.offset :])
                     continue
-                if s.host not in unpickled:
-                    unpickled[s.host] = pickle.loads(exports[s.host])
                 view: dict[int, dict[str, _Rows]] = {}
-                for (seq, req, key), (rows, data) in unpickled[s.host].items():
+                for (seq, req, key), rows in exported(s.host).items():
                     if seq == s.seq:
-                        view.setdefault(req - s.offset, {})[key] = _Rows(rows, data)
+                        view.setdefault(req - s.offset, {})[key] = rows
                 out.append(view)
             return cast(list[list[dict[str, np.ndarray]]], out)
 
