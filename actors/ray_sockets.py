@@ -96,6 +96,14 @@ def _connect(path: str, deadline: float) -> socket.socket:
             time.sleep(0.005)
 
 
+def _close(sock: socket.socket) -> None:
+    """Close ``sock``, first waking a thread blocked reading it (closing
+    alone leaves that read waiting)."""
+    with contextlib.suppress(OSError):  # not connected (a listener), or already gone
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
 def _drain(sock: socket.socket, into: queue.SimpleQueue[Any]) -> None:
     """Read frames from ``sock`` into ``into`` until it closes."""
     try:
@@ -155,7 +163,7 @@ def serve(host: Graph, directory: str, index: int, n_hosts: int) -> int:
     finally:
         for s in [listener, driver, *peers.values()]:
             if s is not None:
-                s.close()
+                _close(s)
 
 
 class _Reply:
@@ -236,7 +244,7 @@ class SocketMesh:
 
         for sock in self.socks:
             if sock is not None:
-                sock.close()
+                _close(sock)
         self.socks = [None] * len(self.socks)
         try:
             ray.get(getattr(self, "serving", []), timeout=_CONNECT_S)

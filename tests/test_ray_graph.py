@@ -136,3 +136,29 @@ def test_payloads_larger_than_a_socket_buffer_cross_both_ways(
     assert result.summary["host_transport"] == "sockets"
     assert result.summary["messages_cross_hosts"] > 0
     assert result.metrics.equals(inline.metrics)
+
+
+@pytest.mark.ray
+def test_hosts_given_back_keep_no_socket_threads(
+    ray_session: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host's threads reading its sockets end with the run: warm hosts
+    do not gather threads from run to run."""
+    import threading
+
+    import ray
+
+    from actors.ray_pool import POOL
+
+    monkeypatch.setenv("NETSIM_RAY_GRAPH", "1")
+    monkeypatch.setenv("NETSIM_RAY_SOCKETS", "1")
+    scenario = build("diffusion_lms", nodes=12, iterations=3)
+    for _ in range(2):
+        assert netsim.run(scenario, backend="ray", hosts=2).summary["host_transport"] == "sockets"
+
+    def threads(_: object) -> list[str]:
+        return [t.name for t in threading.enumerate()]
+
+    names = ray.get([a.__ray_call__.remote(threads) for a in POOL.idle()])
+    assert len(names) >= 2
+    assert not [n for host in names for n in host if "_drain" in n]
