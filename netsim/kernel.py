@@ -105,15 +105,21 @@ class RemotePayload:
         return sum(len(p.rows) for p in self.parts)
 
     def __getitem__(self, rows: np.ndarray) -> RemotePayload:
-        """The rows ``rows`` (ascending) of the concatenation."""
+        """The rows ``rows`` of the concatenation (grouped by part; in their
+        order within a part)."""
+        rows = np.asarray(rows)
         offsets = np.cumsum([0] + [len(p.rows) for p in self.parts])
-        part = np.searchsorted(offsets, rows, side="right") - 1
-        within = rows - offsets[part]
+        if len(rows) > 1 and np.any(rows[1:] < rows[:-1]):  # each part's rows by a mask
+            part = np.searchsorted(offsets, rows, side="right") - 1
+            pieces = [(g, rows[part == g]) for g in range(len(self.parts))]
+        else:  # ascending (a selection's payload rows): a range of them per part
+            bounds = np.searchsorted(rows, offsets).tolist()
+            pieces = [(g, rows[bounds[g] : bounds[g + 1]]) for g in range(len(self.parts))]
         return RemotePayload(
             tuple(
-                PayloadPart(p.source, p.request, p.key, p.rows[within[part == g]])
-                for g, p in enumerate(self.parts)
-                if np.any(part == g)
+                PayloadPart(p.source, p.request, p.key, p.rows[mine - offsets[g]])
+                for (g, mine), p in zip(pieces, self.parts, strict=True)
+                if len(mine)
             )
         )
 
@@ -188,20 +194,60 @@ class Inbox:
     def select(self, positions: np.ndarray) -> Inbox:
         """The inbox of the receivers at ``positions`` (in that order), with only
         the payload rows they need."""
-        counts = self.counts()[positions]
-        starts = self.indptr[:-1][positions]
-        total = int(counts.sum())
-        indptr = np.concatenate([[0], np.cumsum(counts)])
-        # indices of the selected messages, receiver by receiver
-        msgs = np.repeat(starts - indptr[:-1], counts) + np.arange(total)
-        rows = self.row[msgs]
-        # the payload rows they use, ascending, and each message's among them
-        # (a mark per payload row: O(rows + messages), no sort)
-        mark = np.zeros(len(self.payload), dtype=bool)
-        mark[rows] = True
-        used = np.flatnonzero(mark)
-        renumber = np.cumsum(mark) - 1
-        return Inbox(indptr, self.sender[msgs], self.link[msgs], renumber[rows], self.payload[used])
+        indptr, sender, link, row, used = _SELECTIONS.get(self, np.asarray(positions))
+        return Inbox(indptr, sender, link, row, self.payload[used])
+
+
+class _Selections:
+    """The index arrays of :meth:`Inbox.select`, kept for the inputs they
+    were computed from: a synchronous protocol splits the same inbox over
+    the same hosts round after round, and pays a comparison instead of the
+    computation. The arrays kept are shared, hence read-only."""
+
+    LIMIT = 64  # entries (two hosts of a run use two)
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[int, ...], tuple[list[bytes], tuple[np.ndarray, ...]]] = {}
+
+    def get(self, inbox: Inbox, positions: np.ndarray) -> tuple[np.ndarray, ...]:
+        inputs = [inbox.indptr, inbox.row, inbox.sender, inbox.link, positions]
+        n = len(positions)
+        key = (len(inbox.indptr), len(inbox.row), len(inbox.payload), n)
+        if n:
+            key += (int(positions[0]), int(positions[n // 2]), int(positions[-1]))
+        said = [np.ascontiguousarray(a).tobytes() for a in inputs]
+        hit = self.entries.get(key)
+        if hit is not None and hit[0] == said:
+            return hit[1]
+        arrays = _select(inbox, positions)
+        for a in arrays:
+            a.flags.writeable = False
+        if len(self.entries) >= self.LIMIT:
+            self.entries.clear()
+        self.entries[key] = (said, arrays)
+        return arrays
+
+
+def _select(inbox: Inbox, positions: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``indptr, sender, link, row`` of the receivers at ``positions``, and
+    the payload rows they use (``used``, ascending; ``row`` indexes them)."""
+    counts = inbox.counts()[positions]
+    starts = inbox.indptr[:-1][positions]
+    total = int(counts.sum())
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    # indices of the selected messages, receiver by receiver
+    msgs = np.repeat(starts - indptr[:-1], counts) + np.arange(total)
+    rows = inbox.row[msgs]
+    # the payload rows they use, ascending, and each message's among them
+    # (a mark per payload row: O(rows + messages), no sort)
+    mark = np.zeros(len(inbox.payload), dtype=bool)
+    mark[rows] = True
+    used = np.flatnonzero(mark)
+    renumber = np.cumsum(mark) - 1
+    return indptr, inbox.sender[msgs], inbox.link[msgs], renumber[rows], used
+
+
+_SELECTIONS = _Selections()
 
 
 @dataclass(frozen=True)
