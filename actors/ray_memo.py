@@ -54,6 +54,8 @@ class SentArrays:
 
     def __init__(self) -> None:
         self.known: dict[tuple[Any, ...], tuple[int, np.ndarray]] = {}
+        # read-only arrays that own their data cannot change: known by identity
+        self.frozen: dict[int, tuple[int, np.ndarray]] = {}
         self.last_used: dict[int, int] = {}
         self.next_id = 0
         self.seq = 0
@@ -66,6 +68,7 @@ class SentArrays:
         if forget:
             gone = set(forget)
             self.known = {k: v for k, v in self.known.items() if v[0] not in gone}
+            self.frozen = {k: v for k, v in self.frozen.items() if v[0] not in gone}
             for i in forget:
                 del self.last_used[i]
         file = io.BytesIO()
@@ -75,13 +78,20 @@ class SentArrays:
     def reference(self, a: np.ndarray, pickler: _Pickler) -> tuple[Any, ...]:
         """How ``a`` is pickled: by its number when the hosts have it, else
         whole, with the number they will know it by."""
+        frozen = not a.flags.writeable and a.flags.owndata
+        hit = self.frozen.get(id(a)) if frozen else None
+        if hit is not None and hit[1] is a:
+            self.last_used[hit[0]] = self.seq
+            return _recall, (hit[0],)
         key = _fingerprint(a)
         hit = self.known.get(key)
         if hit is not None and hit[1].tobytes() == a.tobytes():  # same dtype and shape
             self.last_used[hit[0]] = self.seq
             return _recall, (hit[0],)
         i, self.next_id = self.next_id, self.next_id + 1
-        copy = a.copy()  # the driver may change its array after sending it
+        copy = a if frozen else a.copy()  # the driver may change its array after sending it
+        if frozen:
+            self.frozen[id(a)] = (i, a)
         self.known[key] = (i, copy)
         self.last_used[i] = self.seq
         pickler.defining = copy

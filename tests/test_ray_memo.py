@@ -69,3 +69,18 @@ def test_small_and_object_arrays_go_as_they_are() -> None:
     assert np.array_equal(value[0], small) and value[0].flags.writeable
     assert all(np.array_equal(x, y) for x, y in zip(value[1], objects, strict=True))
     assert not sent.known
+
+
+def test_a_read_only_array_is_known_by_identity_a_writable_view_is_not() -> None:
+    sent, received = _pair()
+    frozen = np.arange(1000, dtype=np.int64)
+    frozen.flags.writeable = False
+    base = np.arange(1000, dtype=np.int64)
+    view = base[:]
+    view.flags.writeable = False  # read-only, but its base can still change
+    first = received.loads(sent.dumps((frozen, view)))
+    assert len(sent.frozen) == 1  # the view is not trusted by identity
+    base[5] = -1
+    got = received.loads(sent.dumps((frozen, view)))
+    assert np.array_equal(got[1], view) and got[1][5] == -1
+    assert got[0] is first[0] and np.array_equal(got[0], frozen)
