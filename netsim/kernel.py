@@ -212,9 +212,8 @@ class _Selections:
     def get(self, inbox: Inbox, positions: np.ndarray) -> tuple[np.ndarray, ...]:
         inputs = [inbox.indptr, inbox.row, inbox.sender, inbox.link, positions]
         n = len(positions)
-        key = (len(inbox.indptr), len(inbox.row), len(inbox.payload), n)
-        if n:
-            key += (int(positions[0]), int(positions[n // 2]), int(positions[-1]))
+        ends = (int(positions[0]), int(positions[n // 2]), int(positions[-1])) if n else ()
+        key = (len(inbox.indptr), len(inbox.row), len(inbox.payload), n, *ends)
         said = [np.ascontiguousarray(a).tobytes() for a in inputs]
         hit = self.entries.get(key)
         if hit is not None and hit[0] == said:
