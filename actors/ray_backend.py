@@ -42,6 +42,7 @@ from actors.ray_graph import (
     timeout,
 )
 from actors.ray_pool import POOL
+from actors.ray_sockets import ClosedError
 from netsim.assignment import Placement, assign_hosts
 from netsim.backends import PER_DEVICE, Hosts
 from netsim.errors import InputError, SimulationError
@@ -269,6 +270,12 @@ class RayBackend:
             ) from None
         except ray.exceptions.RayTaskError as e:
             raise e.as_instanceof_cause() from None
+        except ClosedError as e:  # a host left the graph without dying (a peer did)
+            self.failed.add(host)
+            raise SimulationError(
+                f"Ray host {host} of {self.n_hosts} ({_describe(self.devices_of(host))}) "
+                f"stopped: {e}"
+            ) from None
 
     def _load(self, program: HostProgram, shared: Any) -> list[str]:
         """Load each host's devices; an actor found dead (a pooled one killed

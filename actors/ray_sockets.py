@@ -177,9 +177,10 @@ class _Reply:
 
 
 class SocketMesh:
-    """The driver's side: a socket to every host (in a fresh temporary
-    directory), with the same ``execute`` and ``teardown`` as a compiled
-    Ray graph."""
+    """The driver's side: a socket to every host, with the same ``execute``
+    and ``teardown`` as a compiled Ray graph. The sockets live in a fresh
+    temporary directory that only this user can enter (``mkdtemp``: mode
+    0700), so no other user of the machine can connect to them."""
 
     def __init__(self, actors: list[Any]) -> None:
         self.directory = tempfile.mkdtemp(prefix="netsim-")
