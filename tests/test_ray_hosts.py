@@ -64,7 +64,8 @@ def test_a_run_spreads_its_hosts_over_a_two_node_cluster(
 ) -> None:
     """Found through RAY_ADDRESS, as Ray's own tools do, and with --address
     auto: the default of one host per CPU puts one on each node, and the
-    metrics are the inline run's."""
+    metrics are the inline run's. Hosts on two nodes run their compiled graph
+    over Ray's channels (sockets only join hosts on the driver's machine)."""
     address, env = two_node_cluster
     params = ["--set", "nodes=12", "--set", "iterations=40"]
     inline = tmp_path / "inline"
@@ -88,6 +89,7 @@ def test_a_run_spreads_its_hosts_over_a_two_node_cluster(
         assert sorted(summary["cluster_nodes"].values()) == [1, 1], (name, summary)  # one on each
         assert "on 1 on node" in done.stdout  # the summary table says where they ran
         assert _metrics(out).equals(_metrics(inline))
+        assert summary["host_transport"] == "ray channels", (name, summary)
 
 
 @pytest.mark.ray
