@@ -78,7 +78,12 @@ def enabled() -> bool:
 def sockets_enabled() -> bool:
     """Whether a graph whose hosts are all on the driver's machine runs over
     Unix sockets (:mod:`actors.ray_sockets`): yes unless ``NETSIM_RAY_SOCKETS=0``
-    (then over Ray's channels, as across machines)."""
+    (then over Ray's channels, as across machines), nor where Python has no
+    Unix sockets."""
+    import socket
+
+    if not hasattr(socket, "AF_UNIX"):
+        return False
     return os.environ.get("NETSIM_RAY_SOCKETS", "1").strip().lower() not in ("0", "no", "off")
 
 
