@@ -149,6 +149,7 @@ def ray_runs(
         ("ordinary calls", "NETSIM_RAY_GRAPH"),
     ):
         os.environ[variable] = "0"
+        netsim.run(warm_up, backend="ray", hosts=2)  # a first graph over channels takes seconds
         ref_wall, _ = reference_atc(result.graph, args.dim, args.iterations, seed=1)
         start = time.perf_counter()
         other = netsim.run(scenario, backend="ray", hosts=2)
