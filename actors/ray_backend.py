@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from actors.graph_host import GraphHost
 from actors.host import HostCore, Reply
 from actors.ray_graph import (
     MAX_HOSTS,
     CompiledHosts,
-    GraphHost,
     enabled,
     sockets_enabled,
     timeout,
@@ -44,10 +44,10 @@ from actors.ray_graph import (
 from actors.ray_pool import POOL
 from actors.ray_sockets import ClosedError
 from netsim.assignment import Placement, assign_hosts
-from netsim.backends import PER_DEVICE, Hosts
-from netsim.errors import InputError, SimulationError
+from netsim.backends import Hosts
+from netsim.errors import SimulationError
 from netsim.kernel import HostProgram, HostSetup, Request
-from netsim.ray_cluster import alive_nodes, connect, ray_placement, shutdown
+from netsim.ray_cluster import connect, host_count, ray_placement, shutdown
 
 
 def register_by_value(modules: list[ModuleType]) -> None:
@@ -111,30 +111,6 @@ class _RayHost(GraphHost):
         self.recent[seq] = bulk
         self.recent.pop(seq - KEEP_CALLS, None)
         return meta, bulk
-
-
-ACTOR_BYTES = 180e6  # resident memory of a host actor's worker (184 MB measured, Ray 2.60)
-
-
-def host_count(hosts: Hosts, n_devices: int) -> tuple[int | None, str]:
-    """Actors to start (``None``: one per device) and how that was chosen."""
-    import ray
-
-    if hosts is None:
-        cpus = sum(c for _, c in alive_nodes()) or int(ray.cluster_resources().get("CPU", 1))
-        return min(max(cpus, 1), n_devices), f"one per CPU of the cluster ({cpus})"
-    if hosts == PER_DEVICE:
-        memory = float(ray.cluster_resources().get("memory", float("inf")))
-        need = n_devices * ACTOR_BYTES
-        if need > memory:
-            raise InputError(
-                f"--hosts per-device: {n_devices} actors, a worker process each, would need "
-                f"about {need / 1e9:.3g} GB ({ACTOR_BYTES / 1e6:.0f} MB each); the cluster "
-                f"offers {memory / 1e9:.3g} GB to tasks. Spread the devices over fewer hosts "
-                "(--hosts K, or the default: one per CPU)"
-            )
-        return None, "one per device"
-    return min(int(hosts), n_devices), "as asked"
 
 
 SHARE = 1e-4  # CPU a host reserves: next to none (hosts wait on the driver most of the time)

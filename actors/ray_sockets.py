@@ -114,7 +114,7 @@ def _drain(sock: socket.socket, into: queue.SimpleQueue[Any]) -> None:
 
 
 class Graph(Protocol):
-    """What a host runs in an execution (:class:`~actors.ray_graph.GraphHost`)."""
+    """What a host runs in an execution (:class:`~actors.graph_host.GraphHost`)."""
 
     def export(self, sent: bytes) -> Any: ...
 

@@ -1,5 +1,5 @@
 """Joining or starting a Ray cluster, for the Ray backend and for sweeps;
-its live nodes, and which node each host of a run goes on.
+its live nodes, how many hosts a run gets, and which node each goes on.
 
 ``ray`` is imported where it is used: a run on the inline backend never
 loads it.
@@ -14,6 +14,7 @@ import subprocess
 import sys
 from typing import Any, NoReturn
 
+from netsim.backends import PER_DEVICE, Hosts
 from netsim.errors import InputError, SimulationError
 
 PROBE_TIMEOUT_S = 3.0
@@ -162,3 +163,27 @@ def ray_placement(n_hosts: int) -> list[str | None]:
     order = sorted(range(len(slots)), key=lambda i: (slots[: i + 1].count(slots[i]), i))
     slots = [slots[i] for i in order]
     return [slots[h % len(slots)] for h in range(n_hosts)]
+
+
+ACTOR_BYTES = 180e6  # resident memory of a host actor's worker (184 MB measured, Ray 2.60)
+
+
+def host_count(hosts: Hosts, n_devices: int) -> tuple[int | None, str]:
+    """Actors to start (``None``: one per device) and how that was chosen."""
+    import ray
+
+    if hosts is None:
+        cpus = sum(c for _, c in alive_nodes()) or int(ray.cluster_resources().get("CPU", 1))
+        return min(max(cpus, 1), n_devices), f"one per CPU of the cluster ({cpus})"
+    if hosts == PER_DEVICE:
+        memory = float(ray.cluster_resources().get("memory", float("inf")))
+        need = n_devices * ACTOR_BYTES
+        if need > memory:
+            raise InputError(
+                f"--hosts per-device: {n_devices} actors, a worker process each, would need "
+                f"about {need / 1e9:.3g} GB ({ACTOR_BYTES / 1e6:.0f} MB each); the cluster "
+                f"offers {memory / 1e9:.3g} GB to tasks. Spread the devices over fewer hosts "
+                "(--hosts K, or the default: one per CPU)"
+            )
+        return None, "one per device"
+    return min(int(hosts), n_devices), "as asked"

@@ -36,9 +36,9 @@ def test_the_summary_says_how_many_hosts_and_why(ray_session: None, tmp_path: Pa
 def test_one_actor_per_device_is_refused_when_memory_cannot_hold_them(
     ray_session: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actors import ray_backend
+    from netsim import ray_cluster
 
-    monkeypatch.setattr(ray_backend, "ACTOR_BYTES", 1e15)  # a machine far too small for 20 actors
+    monkeypatch.setattr(ray_cluster, "ACTOR_BYTES", 1e15)  # a machine far too small for 20 actors
     with pytest.raises(InputError, match=r"--hosts per-device: 20 actors, a worker process each"):
         netsim.run(build("consensus", nodes=20), backend="ray", hosts="per-device")
 
