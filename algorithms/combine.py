@@ -12,36 +12,65 @@ combination. Cost: ``2 * dim * (heard + 1) + dim`` FLOPs per node.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from netsim.content_cache import ContentCache
 from netsim.kernel import Inbox
 
 
 def combine(
-    own: np.ndarray, self_weight: np.ndarray, inbox: Inbox, link_weight: np.ndarray
+    own: np.ndarray,
+    self_weight: np.ndarray,
+    inbox: Inbox,
+    link_weight: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Re-normalized combination for the receivers of ``inbox``.
 
     ``own`` (receivers x dim) are the receivers' own values, ``self_weight``
     their ``a_kk``, ``link_weight`` the weights of all directed links (indexed
     by ``inbox.link``). Rows are independent: a row's result does not depend on
-    the others (so sharding devices over hosts cannot change it).
+    the others (so sharding devices over hosts cannot change it). ``out``
+    (optional, not overlapping ``own``): where to write the result.
     """
-    from scipy import sparse  # here, not at import: SciPy takes a second to load
-
-    n = len(own)
     w = link_weight[inbox.link]
-    total = self_weight[:, None] * own
-    if len(w):
-        mix = sparse.csr_array((w, inbox.row, inbox.indptr), shape=(n, len(inbox.payload)))
-        total = total + mix @ inbox.payload
-    norm = self_weight + np.bincount(inbox.receiver(), weights=w, minlength=n)
+    mix, norm = _MIXES.get(
+        len(inbox.payload),
+        (inbox.indptr, inbox.row, w, self_weight),
+        lambda: _mix(self_weight, inbox, w),
+    )
+    total = np.multiply(self_weight[:, None], own, out=out)
+    if mix is not None:
+        total += mix @ inbox.payload
     safe = norm > 0
     if safe.all():
-        return total / norm[:, None]
-    out = own.copy()  # heard nobody and gives itself no weight: keep its value
-    out[safe] = total[safe] / norm[safe, None]
-    return out
+        total /= norm[:, None]
+        return total
+    total[safe] /= norm[safe, None]
+    total[~safe] = own[~safe]  # heard nobody and gives itself no weight: keep its value
+    return total
+
+
+def _mix(self_weight: np.ndarray, inbox: Inbox, w: np.ndarray) -> tuple[Any, np.ndarray]:
+    """The receivers' weights of the payload rows (a sparse matrix, ``None``
+    when nothing was heard) and each receiver's total weight."""
+    from scipy import sparse  # here, not at import: SciPy takes a second to load
+
+    n = len(self_weight)
+    mix = None
+    if len(w):
+        mix = sparse.csr_array(
+            (w, inbox.row, inbox.indptr), shape=(n, len(inbox.payload)), copy=True
+        )
+    norm = self_weight + np.bincount(inbox.receiver(), weights=w, minlength=n)
+    norm.flags.writeable = False
+    return mix, norm
+
+
+# a synchronous protocol combines over the same links round after round
+_MIXES: ContentCache[tuple[Any, np.ndarray]] = ContentCache()
 
 
 def combine_flops(dim: int, heard: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ topology (:func:`assign_node_parameters`), so the written
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -79,10 +79,15 @@ def assign_node_parameters(
         data["mu"] = float(mu)
 
 
-def lms_step(w: np.ndarray, u: np.ndarray, d: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """One LMS update per row: ``w + mu u (d - u^T w)``."""
+def lms_step(
+    w: np.ndarray, u: np.ndarray, d: np.ndarray, mu: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """One LMS update per row: ``w + mu u (d - u^T w)``; ``out`` (optional,
+    overlapping neither ``w`` nor ``u``): where to write it."""
     e = d - np.sum(u * w, axis=1)
-    return w + (mu * e)[:, None] * u
+    out = np.multiply(u, (mu * e)[:, None], out=out)
+    out += w
+    return out
 
 
 def sparsity_gradient(w: np.ndarray, penalty: str, eps: float) -> np.ndarray:
@@ -195,10 +200,17 @@ class DiffusionLMS(NoChecks):
             return {"payload": np.full(len(request.devices), 8 * self.dim, dtype=np.int64)}
         return {}
 
-    def _adapt(self, state: LMSState, idx: np.ndarray | slice, w: np.ndarray, i: int) -> np.ndarray:
+    def _adapt(
+        self,
+        state: LMSState,
+        idx: np.ndarray | slice,
+        w: np.ndarray,
+        i: int,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
         u, d = state.data.sample(idx, i)
         mu = state.mu[idx]
-        out = lms_step(w, u, d, mu)
+        out = lms_step(w, u, d, mu, out)
         if self.penalty != "none":
             out -= (mu * self.rho)[:, None] * sparsity_gradient(w, self.penalty, self.penalty_eps)
         return out
@@ -206,23 +218,30 @@ class DiffusionLMS(NoChecks):
     def _start(self, state: LMSState, call: KernelCall) -> tuple[LMSState, Outputs]:
         idx = call.rows
         if self.strategy != "cta":  # ATC and noncoop adapt first, from w(0)
-            state.x[idx] = self._adapt(state, idx, state.w[idx], 0)
+            _update(state.x, idx, lambda out: self._adapt(state, idx, state.w[idx], 0, out))
         else:
             state.x[idx] = state.w[idx]
         return state, {"payload": Payloads.rows(state.x[idx].copy())}
 
     def _step(self, state: LMSState, call: KernelCall) -> tuple[LMSState, Outputs]:
-        assert call.inbox is not None
+        inbox = call.inbox
+        assert inbox is not None
         idx, data_index = call.rows, int(call.params["data_index"])
         if self.strategy == "cta":
-            phi = combine(state.w[idx], state.self_weight[idx], call.inbox, state.link_weight)
-            state.w[idx] = self._adapt(state, idx, phi, data_index)
+            phi = combine(state.w[idx], state.self_weight[idx], inbox, state.link_weight)
+            _update(state.w, idx, lambda out: self._adapt(state, idx, phi, data_index, out))
             state.x[idx] = state.w[idx]
         else:
             own = state.x[idx]
-            state.w[idx] = combine(own, state.self_weight[idx], call.inbox, state.link_weight)
+            _update(
+                state.w,
+                idx,
+                lambda out: combine(own, state.self_weight[idx], inbox, state.link_weight, out),
+            )
             if call.params["adapt"]:
-                state.x[idx] = self._adapt(state, idx, state.w[idx], data_index)
+                _update(
+                    state.x, idx, lambda out: self._adapt(state, idx, state.w[idx], data_index, out)
+                )
         return state, {
             "payload": Payloads.rows(state.x[idx].copy()),
             "err2": state.data.err2(state.w[idx]),
@@ -238,6 +257,18 @@ class DiffusionLMS(NoChecks):
 
 
 # ---------------------------------------------------------------- kernels
+def _update(
+    state: np.ndarray, idx: np.ndarray | slice, compute: Callable[[np.ndarray | None], np.ndarray]
+) -> None:
+    """``state[idx] = compute(out)``, ``compute`` writing straight into the
+    rows (``out``) where they are a view: a slice, as they are when a host's
+    devices are all in the request."""
+    out = state[idx] if isinstance(idx, slice) else None
+    result = compute(out)
+    if out is None:
+        state[idx] = result
+
+
 def _measure(state: LMSState, call: KernelCall) -> tuple[LMSState, Outputs]:
     return state, {"err2": state.data.err2(state.w[call.rows])}
 

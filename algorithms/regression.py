@@ -93,7 +93,7 @@ class RegressionData:
     streams: Streams  # each device's ``lms-data`` stream
     chunk: int  # index of the loaded chunk (-1: none)
     u: np.ndarray  # (devices, CHUNK, dim)
-    v: np.ndarray  # (devices, CHUNK)
+    v: np.ndarray  # (devices, CHUNK): the noise, then the observations d
 
     @classmethod
     def build(cls, setup: HostSetup, dim: int, nonzeros: int | None = None) -> RegressionData:
@@ -117,11 +117,18 @@ class RegressionData:
             self.streams.draw(self._draw)
             self.u *= self.u_std[:, None, None]
             self.v *= self.v_std[:, None]
+            self._observe()
         if self.chunk != chunk:
             raise RuntimeError("data requested out of order")
-        u = self.u[idx, offset]
-        # a row-wise sum, not a BLAS product: a row's bits must not depend on the batch
-        return u, np.sum(u * self.target, axis=1) + self.v[idx, offset]
+        return self.u[idx, offset], self.v[idx, offset]
+
+    def _observe(self, block: int = 64) -> None:
+        """Turn the noise ``v`` into the observations ``d = u^T w* + v`` of
+        the whole chunk, ``block`` devices at a time (a bounded temporary)."""
+        for start in range(0, len(self.u), block):
+            u = self.u[start : start + block]
+            # a row-wise sum, not a BLAS product: a row's bits must not depend on the batch
+            self.v[start : start + block] += np.sum(u * self.target, axis=2)
 
     def _draw(self, i: int, g: np.random.Generator) -> None:
         g.standard_normal(out=self.u[i])
@@ -130,7 +137,8 @@ class RegressionData:
     def err2(self, w: np.ndarray) -> np.ndarray:
         """``||w_k - w*||^2`` per row."""
         dev = w - self.target
-        return np.sum(dev * dev, axis=1)
+        dev *= dev
+        return np.sum(dev, axis=1)
 
 
 # ---------------------------------------------------------------- error measurement

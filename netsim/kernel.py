@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from netsim.content_cache import ContentCache, read_only
+
 Outputs = dict[str, Any]  # str -> np.ndarray (read by the driver) or Payloads (kept on hosts)
 NBYTES = ".nbytes"  # suffix of the driver-visible size entry of a payload output
 
@@ -194,37 +196,15 @@ class Inbox:
     def select(self, positions: np.ndarray) -> Inbox:
         """The inbox of the receivers at ``positions`` (in that order), with only
         the payload rows they need."""
-        indptr, sender, link, row, used = _SELECTIONS.get(self, np.asarray(positions))
+        positions = np.asarray(positions)
+        # a synchronous protocol splits the same inbox over the same hosts
+        # round after round: a byte comparison instead of the computation
+        indptr, sender, link, row, used = _SELECTIONS.get(
+            len(self.payload),
+            (self.indptr, self.row, self.sender, self.link, positions),
+            lambda: read_only(*_select(self, positions)),
+        )
         return Inbox(indptr, sender, link, row, self.payload[used])
-
-
-class _Selections:
-    """The index arrays of :meth:`Inbox.select`, kept for the inputs they
-    were computed from: a synchronous protocol splits the same inbox over
-    the same hosts round after round, and pays a comparison instead of the
-    computation. The arrays kept are shared, hence read-only."""
-
-    LIMIT = 64  # entries (two hosts of a run use two)
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[int, ...], tuple[list[bytes], tuple[np.ndarray, ...]]] = {}
-
-    def get(self, inbox: Inbox, positions: np.ndarray) -> tuple[np.ndarray, ...]:
-        inputs = [inbox.indptr, inbox.row, inbox.sender, inbox.link, positions]
-        n = len(positions)
-        ends = (int(positions[0]), int(positions[n // 2]), int(positions[-1])) if n else ()
-        key = (len(inbox.indptr), len(inbox.row), len(inbox.payload), n, *ends)
-        said = [np.ascontiguousarray(a).tobytes() for a in inputs]
-        hit = self.entries.get(key)
-        if hit is not None and hit[0] == said:
-            return hit[1]
-        arrays = _select(inbox, positions)
-        for a in arrays:
-            a.flags.writeable = False
-        if len(self.entries) >= self.LIMIT:
-            self.entries.clear()
-        self.entries[key] = (said, arrays)
-        return arrays
 
 
 def _select(inbox: Inbox, positions: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -246,7 +226,7 @@ def _select(inbox: Inbox, positions: np.ndarray) -> tuple[np.ndarray, ...]:
     return indptr, inbox.sender[msgs], inbox.link[msgs], renumber[rows], used
 
 
-_SELECTIONS = _Selections()
+_SELECTIONS: ContentCache[tuple[np.ndarray, ...]] = ContentCache()
 
 
 @dataclass(frozen=True)
