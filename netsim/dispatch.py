@@ -11,12 +11,14 @@ references.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from netsim.content_cache import ContentCache, read_only
 from netsim.kernel import NBYTES, PayloadPart, RemotePayload, Request, concatenate_rows
 
 
@@ -168,6 +170,19 @@ def _gather(n: int, pieces: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> d
     return gathered
 
 
+def _by_host(assignment: np.ndarray, devices: np.ndarray, n_hosts: int) -> tuple[np.ndarray, ...]:
+    """Per host, the positions of its devices in ``devices`` (in order; read-only)."""
+    hosts = assignment[devices]
+    if n_hosts < 2**15:  # a stable sort of 16-bit keys is a radix sort: O(n)
+        hosts = hosts.astype(np.int16)
+    order = np.argsort(hosts, kind="stable")
+    bounds = np.searchsorted(hosts[order], np.arange(n_hosts + 1))
+    return read_only(*(order[bounds[h] : bounds[h + 1]].copy() for h in range(n_hosts)))
+
+
+_SPLITS: ContentCache[tuple[np.ndarray, ...]] = ContentCache()
+
+
 class Dispatcher:
     """Splits requests by host and submits one call per host."""
 
@@ -184,12 +199,9 @@ class Dispatcher:
             if n_hosts == 1:
                 split.append([np.arange(len(r.devices))])
                 continue
-            hosts = assignment[r.devices]
-            if n_hosts < 2**15:  # a stable sort of 16-bit keys is a radix sort: O(n)
-                hosts = hosts.astype(np.int16)
-            order = np.argsort(hosts, kind="stable")
-            bounds = np.searchsorted(hosts[order], np.arange(n_hosts + 1))
-            split.append([order[bounds[h] : bounds[h + 1]] for h in range(n_hosts)])
+            # the same devices round after round: the same (read-only) positions
+            hosts = functools.partial(_by_host, assignment, r.devices, n_hosts)
+            split.append(list(_SPLITS.get(n_hosts, (r.devices, assignment), hosts)))
         parts = []
         for h in range(n_hosts):
             positions = [s[h] for s in split]

@@ -110,20 +110,30 @@ class RemotePayload:
         """The rows ``rows`` of the concatenation (grouped by part; in their
         order within a part)."""
         rows = np.asarray(rows)
+        mine = _PART_ROWS.get(
+            "parts", (rows, *(p.rows for p in self.parts)), lambda: read_only(*self._rows(rows))
+        )
+        return RemotePayload(
+            tuple(
+                PayloadPart(p.source, p.request, p.key, r)
+                for p, r in zip(self.parts, mine, strict=True)
+                if len(r)
+            )
+        )
+
+    def _rows(self, rows: np.ndarray) -> list[np.ndarray]:
+        """Per part, the rows of its payload that ``rows`` name."""
         offsets = np.cumsum([0] + [len(p.rows) for p in self.parts])
         if len(rows) > 1 and np.any(rows[1:] < rows[:-1]):  # each part's rows by a mask
             part = np.searchsorted(offsets, rows, side="right") - 1
-            pieces = [(g, rows[part == g]) for g in range(len(self.parts))]
+            pieces = [rows[part == g] for g in range(len(self.parts))]
         else:  # ascending (a selection's payload rows): a range of them per part
             bounds = np.searchsorted(rows, offsets).tolist()
-            pieces = [(g, rows[bounds[g] : bounds[g + 1]]) for g in range(len(self.parts))]
-        return RemotePayload(
-            tuple(
-                PayloadPart(p.source, p.request, p.key, p.rows[mine - offsets[g]])
-                for (g, mine), p in zip(pieces, self.parts, strict=True)
-                if len(mine)
-            )
-        )
+            pieces = [rows[bounds[g] : bounds[g + 1]] for g in range(len(self.parts))]
+        return [
+            p.rows[mine - offsets[g]]
+            for g, (p, mine) in enumerate(zip(self.parts, pieces, strict=True))
+        ]
 
     def resolve(self, fetch: Fetch) -> np.ndarray:
         """The rows as one array; ``fetch`` turns payload handles into the
@@ -201,7 +211,7 @@ class Inbox:
         # round after round: a byte comparison instead of the computation
         indptr, sender, link, row, used = _SELECTIONS.get(
             len(self.payload),
-            (self.indptr, self.row, self.sender, self.link, positions),
+            (positions, self.indptr, self.row, self.sender, self.link),  # unequal: early
             lambda: read_only(*_select(self, positions)),
         )
         return Inbox(indptr, sender, link, row, self.payload[used])
@@ -227,6 +237,8 @@ def _select(inbox: Inbox, positions: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 _SELECTIONS: ContentCache[tuple[np.ndarray, ...]] = ContentCache()
+_PART_ROWS: ContentCache[tuple[np.ndarray, ...]] = ContentCache()
+_GATHERS: ContentCache[tuple[np.ndarray, ...]] = ContentCache()
 
 
 @dataclass(frozen=True)
@@ -249,13 +261,23 @@ class Request:
 
     def select(self, positions: np.ndarray) -> Request:
         """The part of this request for the devices at ``positions``."""
+        positions = np.asarray(positions)
+        # the same devices and sizes round after round: the same read-only
+        # arrays, which pickle as references (actors.ray_memo) without a look
+        devices, *expect = _GATHERS.get(
+            ("select", *self.expect),
+            (positions, self.devices, *self.expect.values()),
+            lambda: read_only(
+                self.devices[positions], *(v[positions] for v in self.expect.values())
+            ),
+        )
         return Request(
             self.kernel,
-            self.devices[positions],
+            devices,
             {k: v[positions] for k, v in self.inputs.items()},
             self.params,
             None if self.inbox is None else self.inbox.select(positions),
-            {k: v[positions] for k, v in self.expect.items()},
+            dict(zip(self.expect, expect, strict=True)),
         )
 
 

@@ -6,6 +6,8 @@ always the re-normalized weighted sum its docstring states."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -34,11 +36,28 @@ def test_equal_content_reuses_and_any_change_recomputes() -> None:
     assert cache.get("t", [changed.copy()], compute) == 2
 
 
+def test_inputs_of_one_shape_are_kept_side_by_side() -> None:
+    """Two hosts' parts of equal size, asked for in turn, are each computed once."""
+    cache: ContentCache[int] = ContentCache()
+    calls: list[int] = []
+    parts = [np.arange(500), np.arange(500, 1000)]
+
+    def compute(k: int) -> int:
+        calls.append(k)
+        return k
+
+    for _ in range(3):
+        for k, part in enumerate(parts):
+            assert cache.get("t", [part.copy()], functools.partial(compute, k)) == k
+    assert calls == [0, 1]
+
+
 def test_a_full_cache_starts_again() -> None:
     cache: ContentCache[int] = ContentCache(limit=2)
     for i in range(5):
-        cache.get("t", [np.array([i])], lambda i=i: i)
-    assert len(cache.entries) <= 2
+        cache.get("t", [np.array([i])], functools.partial(int, i))
+    assert cache.size <= 2
+    assert sum(len(bucket) for bucket in cache.entries.values()) <= 2
 
 
 def _expected(own: np.ndarray, sw: np.ndarray, inbox: Inbox, lw: np.ndarray) -> np.ndarray:
