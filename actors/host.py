@@ -8,10 +8,11 @@ the driver reads, and the message contents that stay on the host.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import functools
 
 import numpy as np
 
+from netsim.content_cache import ContentCache
 from netsim.kernel import (
     RESET,
     Fetch,
@@ -40,6 +41,15 @@ class HostCore:
         self.rngs = DeviceGenerators(setup.seed, "device", setup.devices)  # made when used
         self.state = program.init_state(setup, self.rngs)
         self.error: Exception | None = None  # a failed call fails every later one
+        self._rows: ContentCache[np.ndarray] = ContentCache()
+
+    def _local_rows(self, r: Request) -> np.ndarray:
+        """The state rows of the request's devices (read-only)."""
+        idx = self.local[r.devices]
+        if np.any(idx < 0):
+            raise ValueError(f"request {r.kernel!r} names devices that are not on this host")
+        idx.flags.writeable = False
+        return idx
 
     def call(self, requests: list[Request]) -> Reply:
         """Run ``requests`` in order. After a kernel failed, every later call
@@ -59,15 +69,14 @@ class HostCore:
     def _call(self, requests: list[Request]) -> Reply:
         meta, bulk = [], []
         for r in requests:
-            if r.inbox is not None and isinstance(r.inbox.payload, RemotePayload):
+            inbox = r.inbox
+            if inbox is not None and isinstance(inbox.payload, RemotePayload):
                 if self._fetch is None:
                     raise RuntimeError("this host cannot fetch remote payloads")
-                payload = r.inbox.payload.resolve(self._fetch)
-                r = replace(r, inbox=replace(r.inbox, payload=payload))
-            idx = self.local[r.devices]
-            if np.any(idx < 0):
-                raise ValueError(f"request {r.kernel!r} names devices that are not on this host")
-            call = KernelCall(idx, r.devices, r.inputs, r.params, r.inbox, self.rngs, self.setup)
+                inbox = inbox.with_payload(inbox.payload.resolve(self._fetch))
+            # the same (frozen) devices call after call: their rows looked up once
+            idx = self._rows.get("idx", (r.devices,), functools.partial(self._local_rows, r))
+            call = KernelCall(idx, r.devices, r.inputs, r.params, inbox, self.rngs, self.setup)
             self.state, out = self._kernel(r.kernel)(self.state, call)
             m, b = split_outputs(out)
             _check_expected(r, m)

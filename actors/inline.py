@@ -16,6 +16,7 @@ import numpy as np
 from actors.host import HostCore, Reply
 from netsim.assignment import Placement, assign_hosts
 from netsim.backends import PER_DEVICE, Hosts
+from netsim.content_cache import read_only
 from netsim.errors import InputError
 from netsim.kernel import HostProgram, HostSetup, Request
 
@@ -37,7 +38,7 @@ class InlineBackend:
     name = "inline"
 
     def __init__(self, program: HostProgram, setups: list[HostSetup], assignment: np.ndarray):
-        self.assignment = assignment
+        (self.assignment,) = read_only(assignment)  # frozen: caches know it by identity
         self.hosts = [HostCore(program, s) for s in setups]
         self._n_hosts = len(self.hosts)
 

@@ -45,6 +45,7 @@ from actors.ray_pool import POOL
 from actors.ray_sockets import ClosedError
 from netsim.assignment import Placement, assign_hosts
 from netsim.backends import Hosts
+from netsim.content_cache import read_only
 from netsim.errors import SimulationError
 from netsim.kernel import HostProgram, HostSetup, Request
 from netsim.ray_cluster import connect, host_count, ray_placement, shutdown
@@ -189,7 +190,7 @@ class RayBackend:
 
         register_by_value(modules)
         n = setup.n_nodes
-        self.assignment = (
+        (self.assignment,) = read_only(  # frozen: caches know it by identity
             np.arange(n)
             if hosts is None
             else assign_hosts(n, hosts, setup.link_src, setup.link_dst, placement)

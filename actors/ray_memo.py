@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from netsim.content_cache import frozen as is_frozen
+
 KEEP = 4  # executions an array is remembered for after its last use
 MIN_BYTES = 512  # smaller arrays are cheaper to send than to look up
 
@@ -54,7 +56,7 @@ class SentArrays:
 
     def __init__(self) -> None:
         self.known: dict[tuple[Any, ...], tuple[int, np.ndarray]] = {}
-        # read-only arrays that own their data cannot change: known by identity
+        # frozen arrays (netsim.content_cache) cannot change: known by identity
         self.frozen: dict[int, tuple[int, np.ndarray]] = {}
         self.last_used: dict[int, int] = {}
         self.next_id = 0
@@ -78,7 +80,7 @@ class SentArrays:
     def reference(self, a: np.ndarray, pickler: _Pickler) -> tuple[Any, ...]:
         """How ``a`` is pickled: by its number when the hosts have it, else
         whole, with the number they will know it by."""
-        frozen = not a.flags.writeable and a.flags.owndata
+        frozen = is_frozen(a)
         hit = self.frozen.get(id(a)) if frozen else None
         if hit is not None and hit[1] is a:
             self.last_used[hit[0]] = self.seq

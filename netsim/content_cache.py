@@ -1,15 +1,24 @@
 """Results computed from index arrays, kept for inputs of equal content.
 
 A synchronous protocol hands its kernels and its dispatcher the same index
-arrays round after round (who heard whom, which rows go where), as new
-objects each time. What is computed from them (a sparse combination
-matrix, an inbox's split over hosts) is kept with a copy of its inputs'
-bytes, so that an equal input costs a byte comparison instead of the
-computation. Results are shared between callers, hence read-only.
+arrays round after round (who heard whom, which rows go where). What is
+computed from them (a sparse combination matrix, an inbox's split over
+hosts) is kept with a copy of its inputs' bytes, so that an equal input
+costs a byte comparison instead of the computation. Results are shared
+between callers, hence read-only.
+
+Cheaper still is no comparison at all: an array that is **frozen**
+(read-only, over memory nobody writes: its own, or immutable bytes) cannot
+change, so the same frozen object given again is known by identity.
+:class:`Interned` hands out such objects: equal arrays made anew each round
+(the nodes that are up, the sizes said in advance, an inbox's indices) come
+back as the object of the round before, and every cache down the line (here,
+:mod:`actors.ray_memo`, a host's lookups) then finds them by identity.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
@@ -18,18 +27,45 @@ import numpy as np
 T = TypeVar("T")
 
 
+def frozen(a: np.ndarray) -> bool:
+    """Whether ``a`` can no longer change: read-only, over its own memory or
+    over immutable bytes (an array read from a pickle)."""
+    if a.flags.writeable:
+        return False
+    return a.flags.owndata or isinstance(a.base, bytes)
+
+
 class ContentCache(Generic[T]):
     """``compute()`` for ``arrays``, or what it gave for arrays of the same
     dtype, shape and bytes (at most ``limit`` entries; all dropped when full,
-    as a protocol that changes its inputs every round gains nothing here)."""
+    as a protocol that changes its inputs every round gains nothing here).
+    Frozen inputs given again as the same objects are found by identity."""
 
     def __init__(self, limit: int = 64) -> None:
         self.limit = limit
         self.size = 0
         # by tag, dtypes and shapes: the bytes of each entry's inputs, and its value
         self.entries: dict[Hashable, list[tuple[list[bytes], T]]] = {}
+        # by tag and the ids of frozen inputs: those inputs (kept alive), and the value
+        self.by_identity: dict[Hashable, tuple[Sequence[np.ndarray], T]] = {}
 
     def get(self, tag: Hashable, arrays: Sequence[np.ndarray], compute: Callable[[], T]) -> T:
+        all_frozen = all(map(frozen, arrays))
+        if all_frozen:
+            ids = (tag, *map(id, arrays))
+            hit = self.by_identity.get(ids)
+            if hit is not None and all(map(operator.is_, hit[0], arrays)):
+                return hit[1]
+        value = self._by_content(tag, arrays, compute)
+        if all_frozen:
+            if len(self.by_identity) >= self.limit:
+                self.by_identity.clear()
+            self.by_identity[ids] = (tuple(arrays), value)
+        return value
+
+    def _by_content(
+        self, tag: Hashable, arrays: Sequence[np.ndarray], compute: Callable[[], T]
+    ) -> T:
         said = [np.ascontiguousarray(a).tobytes() for a in arrays]
         key = (tag, *((a.dtype.str, a.shape) for a in arrays))
         bucket = self.entries.setdefault(key, [])
@@ -46,7 +82,43 @@ class ContentCache(Generic[T]):
 
 
 def read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``arrays``, made read-only (results a cache shares)."""
+    """``arrays``, frozen (results a cache shares): read-only, and copied
+    first where they are views of other arrays."""
+    out = []
     for a in arrays:
-        a.flags.writeable = False
-    return arrays
+        if not frozen(a):
+            if not a.flags.owndata:
+                a = a.copy()
+            a.flags.writeable = False
+        out.append(a)
+    return tuple(out)
+
+
+def same(a: np.ndarray, b: np.ndarray | None) -> bool:
+    """``a`` and ``b`` hold the same dtype, shape and content."""
+    if b is None:
+        return False
+    if a is b:
+        return True
+    # (bytes compared: faster than np.array_equal at the sizes of index arrays)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+class Interned:
+    """Arrays made anew that equal the last one given under the same name
+    come back as that one, frozen: ``interned(name, a)``. A new value is
+    kept as a frozen copy, or frozen in place when ``fresh`` (an array the
+    caller just made and no one else holds)."""
+
+    def __init__(self) -> None:
+        self.last: dict[Hashable, np.ndarray] = {}
+
+    def __call__(self, name: Hashable, a: np.ndarray, fresh: bool = False) -> np.ndarray:
+        kept = self.last.get(name)
+        if kept is not None and same(a, kept):
+            return kept
+        if not frozen(a):  # else a copy: the caller may still write into its array
+            a = a if fresh and a.flags.owndata else a.copy()
+            a.flags.writeable = False
+        self.last[name] = a
+        return a

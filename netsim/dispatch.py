@@ -145,8 +145,8 @@ class CallResult:
         for handle, (_, positions) in zip(handles, self._parts, strict=True):
             k = len(positions[i])
             if k:
-                row_of[positions[i]] = offset + np.arange(k)
-                parts.append(PayloadPart(handle, i, key, np.arange(k)))
+                row_of[positions[i]] = offset + _arange(k)
+                parts.append(PayloadPart(handle, i, key, _arange(k)))
                 offset += k
         return PayloadSource(RemotePayload(tuple(parts)), row_of)
 
@@ -154,7 +154,7 @@ class CallResult:
 def _gather(n: int, pieces: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> dict[str, Any]:
     """One output mapping of ``n`` rows from the hosts' pieces (positions, outputs)."""
     pieces = [(p, out) for p, out in pieces if len(p)]
-    if len(pieces) == 1 and len(pieces[0][0]) == n and np.array_equal(pieces[0][0], np.arange(n)):
+    if len(pieces) == 1 and len(pieces[0][0]) == n and _is_arange(pieces[0][0]):
         return pieces[0][1]
     gathered: dict[str, Any] = {}
     for positions, out in pieces:
@@ -168,6 +168,19 @@ def _gather(n: int, pieces: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> d
             else:
                 gathered[key][positions] = value
     return gathered
+
+
+@functools.lru_cache(maxsize=64)
+def _arange(n: int) -> np.ndarray:
+    """``np.arange(n)``, frozen: the same object for the same ``n`` (index
+    arrays that caches and :mod:`actors.ray_memo` know by identity)."""
+    a = np.arange(n)
+    a.flags.writeable = False
+    return a
+
+
+def _is_arange(a: np.ndarray) -> bool:
+    return a is _arange(len(a)) or np.array_equal(a, _arange(len(a)))
 
 
 def _by_host(assignment: np.ndarray, devices: np.ndarray, n_hosts: int) -> tuple[np.ndarray, ...]:
@@ -197,7 +210,7 @@ class Dispatcher:
         split: list[list[np.ndarray]] = []
         for r in requests:
             if n_hosts == 1:
-                split.append([np.arange(len(r.devices))])
+                split.append([_arange(len(r.devices))])
                 continue
             # the same devices round after round: the same (read-only) positions
             hosts = functools.partial(_by_host, assignment, r.devices, n_hosts)

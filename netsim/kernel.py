@@ -195,6 +195,10 @@ class Inbox:
     def counts(self) -> np.ndarray:
         return np.diff(self.indptr)
 
+    def with_payload(self, payload: Any) -> Inbox:
+        """The same messages over ``payload`` (e.g. remote rows resolved)."""
+        return Inbox(self.indptr, self.sender, self.link, self.row, payload)
+
     def receiver(self) -> np.ndarray:
         """Per message, the index of its receiver in the request."""
         return np.repeat(np.arange(len(self.indptr) - 1), self.counts())
@@ -323,9 +327,21 @@ class KernelCall:
         """``idx``, or an equivalent slice when it is a contiguous range (a view
         instead of a copy when indexing state arrays)."""
         idx = self.idx
-        if len(idx) and idx[-1] - idx[0] == len(idx) - 1 and np.all(np.diff(idx) == 1):
-            return slice(int(idx[0]), int(idx[-1]) + 1)
-        return idx
+        if not (len(idx) and idx[-1] - idx[0] == len(idx) - 1):
+            return idx
+        # kept for the same (frozen) idx: a host's devices, call after call
+        span = _SPANS.get("span", (idx,), lambda: _span(idx))
+        return idx if span is None else span
+
+
+def _span(idx: np.ndarray) -> slice | None:
+    """``idx`` as a slice, when it is an ascending range."""
+    if np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return None
+
+
+_SPANS: ContentCache[slice | None] = ContentCache()
 
 
 Kernel = Callable[[Any, KernelCall], tuple[Any, Outputs]]

@@ -25,6 +25,7 @@ import pandas as pd
 import simpy
 
 from netsim import rng as rngs
+from netsim.content_cache import Interned
 from netsim.devices import Devices
 from netsim.dispatch import CallResult, Dispatcher, PayloadSource
 from netsim.kernel import NBYTES, HostProgram, Inbox, Request
@@ -100,6 +101,9 @@ class Simulation:
         self._progress = progress
         self.messages_counted = 0  # messages sent (by a node that was up) ...
         self.messages_crossing = 0  # ... and those of them between devices on different hosts
+        # index arrays equal to the last ones handed out come back as those
+        # (frozen): caches down the line know them by identity
+        self._interned = Interned()
 
     # ------------------------------------------------------------ state
     @property
@@ -107,8 +111,9 @@ class Simulation:
         return float(self.env.now)
 
     def live(self) -> np.ndarray:
-        """Ids of the nodes that are up now."""
-        return np.flatnonzero(self.network.node_up)
+        """Ids of the nodes that are up now (read-only: while nobody fails or
+        recovers, the same array every time)."""
+        return self._interned("live", np.flatnonzero(self.network.node_up), fresh=True)
 
     def is_up(self, node: int) -> bool:
         return bool(self.network.node_up[node])
@@ -162,7 +167,7 @@ class Simulation:
         known: dict[str, np.ndarray] = {}
         sizes = getattr(self.program, "payload_nbytes", None)
         for key, value in ((sizes(request) if sizes is not None else None) or {}).items():
-            known[key + NBYTES] = np.asarray(value, dtype=np.int64)
+            known[key + NBYTES] = self._interned(key, np.asarray(value, dtype=np.int64))
         flops = getattr(self.program, "reported_flops", None)
         value = flops(request) if flops is not None else None
         if value is not None:
@@ -237,7 +242,15 @@ class Simulation:
             msgs, pos = msgs[order], pos[order]
         indptr = np.concatenate([[0], np.cumsum(np.bincount(pos, minlength=n_recv))])
         rows = batch.tx[msgs] if source.row_of is None else source.row_of[batch.tx[msgs]]
-        return Inbox(indptr, batch.src[msgs], batch.link[msgs], rows, source.data)
+        # the same messages round after round: the same (frozen) index arrays
+        indices = {
+            "indptr": indptr,
+            "sender": batch.src[msgs],
+            "link": batch.link[msgs],
+            "row": rows,
+        }
+        kept = {k: self._interned(("inbox", k), v, fresh=True) for k, v in indices.items()}
+        return Inbox(**kept, payload=source.data)
 
     # ------------------------------------------------------------ metrics
     def record(self, metric: str, value: float, step: int, node: int = -1) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from algorithms.combine import combine
-from netsim.content_cache import ContentCache
+from netsim.content_cache import ContentCache, Interned, frozen, read_only
 from netsim.kernel import Inbox
 
 
@@ -58,6 +58,47 @@ def test_a_full_cache_starts_again() -> None:
         cache.get("t", [np.array([i])], functools.partial(int, i))
     assert cache.size <= 2
     assert sum(len(bucket) for bucket in cache.entries.values()) <= 2
+
+
+def test_frozen_inputs_given_again_skip_the_byte_comparison(monkeypatch) -> None:
+    cache: ContentCache[int] = ContentCache()
+    (a,) = read_only(np.arange(1000))
+    assert cache.get("t", [a], lambda: 1) == 1
+    compared: list[int] = []
+    by_content = cache._by_content
+    monkeypatch.setattr(cache, "_by_content", lambda *args: compared.append(1) or by_content(*args))
+    assert cache.get("t", [a], lambda: 2) == 1  # the same frozen object: by identity
+    assert compared == []
+    writable = np.arange(1000)  # equal, but writable: compared by content
+    assert cache.get("t", [writable], lambda: 3) == 1
+    assert compared == [1]
+    writable[0] = 7  # ... so a change in place is seen
+    assert cache.get("t", [writable], lambda: 4) == 4
+
+
+def test_read_only_copies_views_so_results_cannot_change() -> None:
+    base = np.arange(10)
+    (view,) = read_only(base[2:5])
+    base[3] = 99
+    assert view.tolist() == [2, 3, 4] and frozen(view)
+    with pytest.raises(ValueError):
+        view[0] = 1
+    unpickled = np.frombuffer(b"\x01\x00\x00\x00", dtype=np.int32)  # over immutable bytes
+    assert frozen(unpickled) and not frozen(base)
+
+
+def test_interned_arrays_come_back_as_the_same_object_until_they_change() -> None:
+    interned = Interned()
+    mine = np.array([3, 1, 2])
+    first = interned("x", mine)
+    assert first is not mine and mine.flags.writeable  # the caller's array is left alone
+    assert frozen(first) and first.tolist() == [3, 1, 2]
+    assert interned("x", np.array([3, 1, 2])) is first
+    changed = interned("x", np.array([3, 1, 4]))
+    assert changed is not first and changed.tolist() == [3, 1, 4]
+    assert interned("y", np.array([3, 1, 4])) is not changed  # names apart
+    fresh = np.array([5, 6])
+    assert interned("z", fresh, fresh=True) is fresh and frozen(fresh)
 
 
 def _expected(own: np.ndarray, sw: np.ndarray, inbox: Inbox, lw: np.ndarray) -> np.ndarray:
