@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from algorithms.base import Final, NoChecks
-from algorithms.combine import combine, combine_flops
+from algorithms.combine import combination_weights, combine, combine_flops
 from algorithms.regression import EstimationRun, RegressionData, steady_msd_final
 from algorithms.rounds import synchronous_rounds
 from netsim import checks
@@ -209,16 +209,16 @@ class APSM(NoChecks):
 
     # ------------------------------------------------------------ host side
     def init_state(self, setup: HostSetup, rngs_: list[np.random.Generator]) -> APSMState:
-        assert setup.self_weight is not None and setup.link_weight is not None
         n = len(setup.devices)
+        self_weight, link_weight = combination_weights(setup)
         return APSMState(
             w=np.zeros((n, self.dim)),
             u=np.zeros((n, self.q, self.dim)),
             d=np.zeros((n, self.q)),
             count=np.zeros(n, dtype=np.int64),
             data=RegressionData.build(setup, self.dim, self.nonzeros),
-            self_weight=setup.self_weight[setup.devices],
-            link_weight=setup.link_weight,
+            self_weight=self_weight,
+            link_weight=link_weight,
         )
 
     def kernel(self, name: str) -> Kernel:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from netsim.content_cache import ContentCache
-from netsim.kernel import Inbox
+from netsim.content_cache import ContentCache, read_only
+from netsim.kernel import HostSetup, Inbox
 
 
 def combine(
@@ -35,11 +35,12 @@ def combine(
     the others (so sharding devices over hosts cannot change it). ``out``
     (optional, not overlapping ``own``): where to write the result.
     """
-    w = link_weight[inbox.link]
+    # kept for equal links and weights; found by identity when they are
+    # frozen (an inbox's indices, and the weights of :func:`combination_weights`)
     mix, norm = _MIXES.get(
         len(inbox.payload),
-        (inbox.indptr, inbox.row, w, self_weight),
-        lambda: _mix(self_weight, inbox, w),
+        (inbox.indptr, inbox.row, inbox.link, link_weight, self_weight),
+        lambda: _mix(self_weight, inbox, link_weight[inbox.link]),
     )
     total = np.multiply(self_weight[:, None], own, out=out)
     if mix is not None:
@@ -71,6 +72,15 @@ def _mix(self_weight: np.ndarray, inbox: Inbox, w: np.ndarray) -> tuple[Any, np.
 
 # a synchronous protocol combines over the same links round after round
 _MIXES: ContentCache[tuple[Any, np.ndarray]] = ContentCache()
+
+
+def combination_weights(setup: HostSetup) -> tuple[np.ndarray, np.ndarray]:
+    """The own weights of the host's devices and the weights of all links,
+    frozen (:mod:`netsim.content_cache`: :func:`combine` then finds the
+    matrix it keeps for them by identity)."""
+    assert setup.self_weight is not None and setup.link_weight is not None
+    self_weight, link_weight = read_only(setup.self_weight[setup.devices], setup.link_weight)
+    return self_weight, link_weight
 
 
 def combine_flops(dim: int, heard: np.ndarray) -> np.ndarray:

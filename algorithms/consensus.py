@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from algorithms.base import Final, NoChecks, network_rows
-from algorithms.combine import combine, combine_flops
+from algorithms.combine import combination_weights, combine, combine_flops
 from algorithms.rounds import synchronous_rounds
 from netsim import checks
 from netsim.kernel import HostSetup, Inbox, Kernel, KernelCall, Outputs, Payloads, Request
@@ -81,9 +81,8 @@ class AverageConsensus(NoChecks):
         return self
 
     def init_state(self, setup: HostSetup, rngs_: list[np.random.Generator]) -> ConsensusState:
-        assert setup.self_weight is not None and setup.link_weight is not None
         x0 = initial_values(setup.seed, setup.devices, self.dim)
-        return ConsensusState(x0.copy(), x0, setup.self_weight[setup.devices], setup.link_weight)
+        return ConsensusState(x0.copy(), x0, *combination_weights(setup))
 
     def kernel(self, name: str) -> Kernel:
         return _KERNELS[name]
@@ -196,7 +195,7 @@ def _share(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Out
 
 def _step(state: ConsensusState, call: KernelCall) -> tuple[ConsensusState, Outputs]:
     assert call.inbox is not None
-    idx = call.idx
+    idx = call.rows
     state.x[idx] = combine(state.x[idx], state.self_weight[idx], call.inbox, state.link_weight)
     return state, {"payload": Payloads.rows(state.x[idx].copy()), "err2": _err2(state, call)}
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from algorithms.base import Final, NoChecks
-from algorithms.combine import combine, combine_flops
+from algorithms.combine import combination_weights, combine, combine_flops
 from algorithms.regression import (
     EstimationRun,
     RegressionData,
@@ -159,15 +159,15 @@ class DiffusionLMS(NoChecks):
 
     # ------------------------------------------------------------ host side
     def init_state(self, setup: HostSetup, rngs_: list[np.random.Generator]) -> LMSState:
-        assert setup.self_weight is not None and setup.link_weight is not None
         dev = setup.devices
+        self_weight, link_weight = combination_weights(setup)
         return LMSState(
             w=np.zeros((len(dev), self.dim)),
             x=np.zeros((len(dev), self.dim)),
             mu=np.asarray(setup.nodes["mu"], dtype=float)[dev],
             data=RegressionData.build(setup, self.dim, self.nonzeros),
-            self_weight=setup.self_weight[dev],
-            link_weight=setup.link_weight,
+            self_weight=self_weight,
+            link_weight=link_weight,
         )
 
     def kernel(self, name: str) -> Kernel:

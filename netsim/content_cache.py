@@ -28,11 +28,15 @@ T = TypeVar("T")
 
 
 def frozen(a: np.ndarray) -> bool:
-    """Whether ``a`` can no longer change: read-only, over its own memory or
-    over immutable bytes (an array read from a pickle)."""
+    """Whether ``a`` can no longer change: read-only, over its own memory,
+    over immutable bytes (an array read from a pickle) or a view of a frozen
+    array."""
     if a.flags.writeable:
         return False
-    return a.flags.owndata or isinstance(a.base, bytes)
+    base = a.base
+    return (
+        base is None or isinstance(base, bytes) or (isinstance(base, np.ndarray) and frozen(base))
+    )
 
 
 class ContentCache(Generic[T]):

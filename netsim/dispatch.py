@@ -140,15 +140,30 @@ class CallResult:
             pieces = [(positions[i], future.bulk()[i]) for future, positions in self._parts]
             return PayloadSource(_gather(n, pieces)[key] if n else np.empty(0))
         n = len(self._requests[i].devices)
-        row_of = np.empty(n, dtype=np.int64)
-        parts, offset = [], 0
-        for handle, (_, positions) in zip(handles, self._parts, strict=True):
-            k = len(positions[i])
-            if k:
-                row_of[positions[i]] = offset + _arange(k)
-                parts.append(PayloadPart(handle, i, key, _arange(k)))
-                offset += k
+        served = [positions[i] for _, positions in self._parts]
+        # the same split round after round: the same (frozen) rows
+        row_of = _ROW_OF.get(n, served, functools.partial(_row_of, n, served))
+        parts = [
+            PayloadPart(handle, i, key, _arange(len(p)))
+            for handle, p in zip(handles, served, strict=True)
+            if len(p)
+        ]
         return PayloadSource(RemotePayload(tuple(parts)), row_of)
+
+
+def _row_of(n: int, served: list[np.ndarray]) -> np.ndarray:
+    """Row of each of ``n`` positions in the concatenation of the hosts'
+    payloads (host ``h`` served the positions ``served[h]``), frozen."""
+    row_of = np.empty(n, dtype=np.int64)
+    offset = 0
+    for positions in served:
+        row_of[positions] = offset + _arange(len(positions))
+        offset += len(positions)
+    row_of.flags.writeable = False
+    return row_of
+
+
+_ROW_OF: ContentCache[np.ndarray] = ContentCache()
 
 
 def _gather(n: int, pieces: list[tuple[np.ndarray, dict[str, np.ndarray]]]) -> dict[str, Any]:

@@ -47,12 +47,19 @@ class MessageLedger:
         arrivals = self._arrivals
         while arrivals and arrivals[0][0] <= now:
             b = self._live.pop(heapq.heappop(arrivals)[1])
+            if OK == 0 and not b.fate.any():  # every message delivered: no masks
+                self._sent += len(b)
+                self._delivered += len(b)
+                self._add_bytes(b, slice(None), slice(None))
+                continue
             self._sent += int((b.fate != CANCELLED).sum())
             self._delivered += int((b.fate == OK).sum())
             self._dropped += int(((b.fate == DROPPED) | (b.fate == LOST)).sum())
             self._add_bytes(b, b.fate != CANCELLED, b.fate == OK)
 
-    def _add_bytes(self, b: MessageBatch, sent: np.ndarray, delivered: np.ndarray) -> None:
+    def _add_bytes(
+        self, b: MessageBatch, sent: np.ndarray | slice, delivered: np.ndarray | slice
+    ) -> None:
         accumulate(self.link_bytes, b.link[sent], b.size[sent])
         accumulate(self.node_bytes_received, b.dst[delivered], b.size[delivered])
         tx_sent = np.zeros(len(b.tx_src), dtype=bool)

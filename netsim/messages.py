@@ -63,13 +63,6 @@ class MessageBatch:
         return len(self.src)
 
 
-def read_only(a: np.ndarray) -> np.ndarray:
-    """A view of ``a`` that cannot be written (arrays shared by batches)."""
-    view = a.view()
-    view.flags.writeable = False
-    return view
-
-
 def fifo_ranks(src: np.ndarray, t_queue: np.ndarray) -> list[np.ndarray]:
     """Messages grouped by their rank in their sender's queue (by ``t_queue``,
     ties in the given order): every sender's k-th message at once."""

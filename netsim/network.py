@@ -50,6 +50,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from netsim.content_cache import read_only
 from netsim.link_table import LinkTable
 from netsim.message_ledger import MessageLedger
 from netsim.messages import (
@@ -60,7 +61,6 @@ from netsim.messages import (
     MessageBatch,
     MessageCounts,
     fifo_ranks,
-    read_only,
 )
 
 
@@ -95,8 +95,11 @@ class Network:
         self._down = 0  # nodes and links currently down
         self.on_send: Callable[[np.ndarray], None] | None = None  # the battery watch's hook
         self._update_rates()
-        self._all_links = read_only(np.arange(e))  # shared by the batches of every link
-        self._all_links_src, self._all_links_dst = read_only(links.src), read_only(links.dst)
+        # shared by the batches of every link; frozen, so that caches know them
+        # by identity (netsim.content_cache)
+        self._all_links, self._all_links_src, self._all_links_dst = read_only(
+            np.arange(e), links.src, links.dst
+        )
         # the parameters as the scenario gave them, before any event changes them
         self.nominal_latency_s = self.latency_s.copy()
         self.nominal_broadcast_rate = self._broadcast_rate.copy()

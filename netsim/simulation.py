@@ -25,7 +25,7 @@ import pandas as pd
 import simpy
 
 from netsim import rng as rngs
-from netsim.content_cache import Interned
+from netsim.content_cache import ContentCache, Interned, frozen, read_only
 from netsim.devices import Devices
 from netsim.dispatch import CallResult, Dispatcher, PayloadSource
 from netsim.kernel import NBYTES, HostProgram, Inbox, Request
@@ -218,8 +218,15 @@ class Simulation:
         """Count the batch's messages, and those whose contents cross hosts."""
         host = self.dispatcher.backend.assignment
         sent = batch.fate != CANCELLED
-        self.messages_counted += int(np.count_nonzero(sent))
-        self.messages_crossing += int(np.count_nonzero(sent & (host[batch.src] != host[batch.dst])))
+        counted = int(np.count_nonzero(sent))
+        self.messages_counted += counted
+        if counted == len(batch) and frozen(batch.src) and frozen(batch.dst):
+            # every link, round after round: counted once
+            self.messages_crossing += _CROSSING.get(
+                "crossing", (host, batch.src, batch.dst), lambda: _crossing(host, batch)
+            )
+            return
+        self.messages_crossing += _crossing(host, batch, sent)
 
     def delivered(self, batch: MessageBatch) -> np.ndarray:
         """Indices of ``batch``'s messages delivered by now."""
@@ -228,29 +235,26 @@ class Simulation:
     def inbox(self, batch: MessageBatch | None, receivers: np.ndarray) -> Inbox:
         """What ``receivers`` got from ``batch`` by now, as an :class:`Inbox`
         whose contents are the batch's payload (left on the hosts)."""
-        n_recv = len(receivers)
         if batch is None:
             empty = np.zeros(0, dtype=np.int64)
-            return Inbox(np.zeros(n_recv + 1, dtype=np.int64), empty, empty, empty, np.empty(0))
+            indptr = np.zeros(len(receivers) + 1, dtype=np.int64)
+            return Inbox(indptr, empty, empty, empty, np.empty(0))
         source: PayloadSource = batch.payload
+        receivers = np.asarray(receivers, dtype=np.int64)
         msgs = self.delivered(batch)
-        pos = _positions(receivers, batch.dst[msgs], self.n_nodes)
-        keep = pos >= 0
-        msgs, pos = msgs[keep], pos[keep]
-        if len(pos) > 1 and np.any(pos[1:] < pos[:-1]):
-            order = np.argsort(pos, kind="stable")
-            msgs, pos = msgs[order], pos[order]
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(pos, minlength=n_recv))])
-        rows = batch.tx[msgs] if source.row_of is None else source.row_of[batch.tx[msgs]]
-        # the same messages round after round: the same (frozen) index arrays
-        indices = {
-            "indptr": indptr,
-            "sender": batch.src[msgs],
-            "link": batch.link[msgs],
-            "row": rows,
-        }
-        kept = {k: self._interned(("inbox", k), v, fresh=True) for k, v in indices.items()}
-        return Inbox(**kept, payload=source.data)
+        indices = [receivers, msgs, batch.dst, batch.src, batch.link, batch.tx]
+        if source.row_of is not None:
+            indices.append(source.row_of)
+        if len(batch) < SMALL_BATCH:  # a few messages (gossip): cheaper to compute than to look up
+            indptr, sender, link, row = _inbox(self.n_nodes, *indices)
+            return Inbox(indptr, sender, link, row, source.data)
+        # the same messages to the same receivers round after round: the same
+        # (frozen) index arrays, computed once
+        indices[1] = self._interned(("inbox", "delivered"), msgs, fresh=True)
+        indptr, sender, link, row = _INBOXES.get(
+            self.n_nodes, indices, lambda: read_only(*_inbox(self.n_nodes, *indices))
+        )
+        return Inbox(indptr, sender, link, row, source.data)
 
     # ------------------------------------------------------------ metrics
     def record(self, metric: str, value: float, step: int, node: int = -1) -> None:
@@ -274,6 +278,42 @@ class Simulation:
         """Tell the runner how far the protocol is (0..1)."""
         if self._progress is not None:
             self._progress(fraction)
+
+
+def _crossing(host: np.ndarray, batch: MessageBatch, sent: np.ndarray | None = None) -> int:
+    """How many of ``batch``'s messages (of those ``sent``) go between hosts."""
+    across = host[batch.src] != host[batch.dst]
+    return int(np.count_nonzero(across if sent is None else across & sent))
+
+
+_CROSSING: ContentCache[int] = ContentCache()
+
+
+def _inbox(
+    n_nodes: int,
+    receivers: np.ndarray,
+    msgs: np.ndarray,
+    dst: np.ndarray,
+    src: np.ndarray,
+    link: np.ndarray,
+    tx: np.ndarray,
+    row_of: np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
+    """``indptr, sender, link, row`` of the inbox of ``receivers`` from the
+    delivered messages ``msgs`` of a batch (:meth:`Simulation.inbox`)."""
+    pos = _positions(receivers, dst[msgs], n_nodes)
+    keep = pos >= 0
+    msgs, pos = msgs[keep], pos[keep]
+    if len(pos) > 1 and np.any(pos[1:] < pos[:-1]):
+        order = np.argsort(pos, kind="stable")
+        msgs, pos = msgs[order], pos[order]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(pos, minlength=len(receivers)))])
+    rows = tx[msgs] if row_of is None else row_of[tx[msgs]]
+    return indptr, src[msgs], link[msgs], rows
+
+
+_INBOXES: ContentCache[tuple[np.ndarray, ...]] = ContentCache()
+SMALL_BATCH = 64  # messages; fewer: an inbox is computed each time, not kept
 
 
 def _positions(receivers: np.ndarray, nodes: np.ndarray, n_nodes: int) -> np.ndarray:
