@@ -71,7 +71,11 @@ class _Rows:
         self.rows, self.data, self.lookups = rows, data, lookups
 
     def __getitem__(self, rows: np.ndarray) -> np.ndarray:
-        return self.data[self.lookups.get((self.rows, rows), np.searchsorted)]
+        return self.data[self.locate(rows)[1]]
+
+    def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``rows`` are: ``data`` and their positions in it."""
+        return self.data, self.lookups.get((self.rows, rows), np.searchsorted)
 
 
 def remote_parts(requests: list[Request] | None) -> list[Any]:

@@ -91,7 +91,10 @@ class SentArrays:
             self.last_used[hit[0]] = self.seq
             return _recall, (hit[0],)
         i, self.next_id = self.next_id, self.next_id + 1
-        copy = a if frozen else a.copy()  # the driver may change its array after sending it
+        copy = a
+        if not frozen:  # the driver may change its array after sending it
+            copy = a.copy()
+            copy.flags.writeable = False  # (read-only, it unpickles over bytes: frozen there)
         if frozen:
             self.frozen[id(a)] = (i, a)
         self.known[key] = (i, copy)

@@ -37,11 +37,12 @@ def combine(
     """
     # kept for equal links and weights; found by identity when they are
     # frozen (an inbox's indices, and the weights of :func:`combination_weights`)
-    mix, norm = _MIXES.get(
+    mix, heard = _MIXES.get(
         len(inbox.payload),
-        (inbox.indptr, inbox.row, inbox.link, link_weight, self_weight),
-        lambda: _mix(self_weight, inbox, link_weight[inbox.link]),
+        (inbox.indptr, inbox.row, inbox.link, link_weight),
+        lambda: _mix(inbox, link_weight[inbox.link]),
     )
+    norm = self_weight + heard
     total = np.multiply(self_weight[:, None], own, out=out)
     if mix is not None:
         total += mix @ inbox.payload
@@ -54,20 +55,20 @@ def combine(
     return total
 
 
-def _mix(self_weight: np.ndarray, inbox: Inbox, w: np.ndarray) -> tuple[Any, np.ndarray]:
+def _mix(inbox: Inbox, w: np.ndarray) -> tuple[Any, np.ndarray]:
     """The receivers' weights of the payload rows (a sparse matrix, ``None``
-    when nothing was heard) and each receiver's total weight."""
+    when nothing was heard) and each receiver's total weight of them."""
     from scipy import sparse  # here, not at import: SciPy takes a second to load
 
-    n = len(self_weight)
+    n = len(inbox.indptr) - 1
     mix = None
     if len(w):
         mix = sparse.csr_array(
             (w, inbox.row, inbox.indptr), shape=(n, len(inbox.payload)), copy=True
         )
-    norm = self_weight + np.bincount(inbox.receiver(), weights=w, minlength=n)
-    norm.flags.writeable = False
-    return mix, norm
+    heard = np.bincount(inbox.receiver(), weights=w, minlength=n)
+    heard.flags.writeable = False
+    return mix, heard
 
 
 # a synchronous protocol combines over the same links round after round

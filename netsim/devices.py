@@ -134,12 +134,14 @@ class Devices:
             raise RuntimeError("protocol error: work given to a device that is down")
         length = np.where(costly, f / self.compute_flops[d], 0.0)
         finish = start + length
-        self.free_at[d[costly]] = finish[costly]
-        c = costly
-        self._live.append(JobBatch(d[c], start[c], finish[c], length[c], f[c].copy()))
-        self.jobs += int(costly.sum())
+        # every device has work (a synchronous round): no masks
+        c = slice(None) if costly.all() else costly
+        self.free_at[d[c]] = finish[c]
+        batch = JobBatch(d[c].copy(), start[c], finish[c].copy(), length[c], f[c].copy())
+        self._live.append(batch)
+        self.jobs += len(batch.device)
         self._held += 1
-        self._held_jobs += int(costly.sum())
+        self._held_jobs += len(batch.device)
         if at is not None:
             # jobs committed ahead may finish out of commit order across batches: fold the
             # finished head only, so each device's totals add up in the order its jobs ran
@@ -149,7 +151,7 @@ class Devices:
         elif self._held_jobs > 2 * self.n:  # large batches: let the finished ones go now
             self._retire_oldest(now)
         if self.on_commit is not None:
-            self.on_commit(d[costly])
+            self.on_commit(batch.device)
         return finish
 
     def _retire(self, now: float) -> None:

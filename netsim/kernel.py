@@ -142,8 +142,35 @@ class RemotePayload:
             return np.empty(0)
         sources = list({id(p.source): p.source for p in self.parts}.values())
         fetched = dict(zip((id(s) for s in sources), fetch(sources), strict=True))
-        pieces = [fetched[id(p.source)][p.request][p.key][p.rows] for p in self.parts]
-        return concatenate_rows(pieces)
+        # each part as (array, row numbers in it): a host that keeps only some
+        # rows of a remote payload says where they are (``locate``)
+        located = []
+        for p in self.parts:
+            array = fetched[id(p.source)][p.request][p.key]
+            located.append(array.locate(p.rows) if hasattr(array, "locate") else (array, p.rows))
+        return take_rows(located)
+
+
+def take_rows(located: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """``concatenate_rows([array[rows] for array, rows in located])``, written
+    straight into one array where the arrays share a dtype and row shape."""
+    if len(located) == 1:
+        array, rows = located[0]
+        return array[rows]
+    first = located[0][0]
+    if first.dtype == object or any(
+        a.dtype != first.dtype or a.shape[1:] != first.shape[1:] for a, _ in located
+    ):
+        return concatenate_rows([a[rows] for a, rows in located])
+    out = np.empty((sum(len(rows) for _, rows in located), *first.shape[1:]), dtype=first.dtype)
+    offset = 0
+    for array, rows in located:
+        if len(rows) and not (rows.min() >= 0 and rows.max() < len(array)):
+            raise IndexError(f"payload rows out of range 0..{len(array) - 1}")
+        # (in range, as checked: mode="clip" only spares numpy a buffer)
+        np.take(array, rows, axis=0, out=out[offset : offset + len(rows)], mode="clip")
+        offset += len(rows)
+    return out
 
 
 def concatenate_rows(pieces: list[np.ndarray]) -> np.ndarray:

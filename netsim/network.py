@@ -50,7 +50,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from netsim.content_cache import read_only
+from netsim.content_cache import frozen, read_only
 from netsim.link_table import LinkTable
 from netsim.message_ledger import MessageLedger
 from netsim.messages import (
@@ -100,6 +100,7 @@ class Network:
         self._all_links, self._all_links_src, self._all_links_dst = read_only(
             np.arange(e), links.src, links.dst
         )
+        self._every_node: np.ndarray | None = None  # frozen senders known to be every node
         # the parameters as the scenario gave them, before any event changes them
         self.nominal_latency_s = self.latency_s.copy()
         self.nominal_broadcast_rate = self._broadcast_rate.copy()
@@ -135,7 +136,11 @@ class Network:
         t_queue = np.broadcast_to(np.asarray(t_queue, dtype=float), senders.shape)
         size = np.broadcast_to(np.asarray(size, dtype=float), senders.shape)
         n = self.links.n_nodes
-        every = len(senders) == n and bool(np.all(senders == np.arange(n)))
+        every = len(senders) == n and (
+            senders is self._every_node or bool(np.all(senders == np.arange(n)))
+        )
+        if every and frozen(senders):  # (the nodes that are up, round after round)
+            self._every_node = senders
         if every:  # every node sends (no failures): every link, no gathers
             link, msg_sender = self._all_links, self._all_links_src
             has_links = np.diff(self.links.out_ptr) > 0

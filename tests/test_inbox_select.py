@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netsim.kernel import Inbox, PayloadPart, RemotePayload
+from netsim.kernel import Inbox, PayloadPart, RemotePayload, take_rows
 
 
 def _inbox(rng: np.random.Generator, receivers: int, senders: int) -> Inbox:
@@ -60,3 +60,23 @@ def test_remote_rows_keep_their_parts_in_either_order() -> None:
     assert [p.rows.tolist() for p in ascending.parts] == [[1], [10, 11], [23]]
     mixed = payload[np.array([5, 1, 4, 0])]
     assert [p.rows.tolist() for p in mixed.parts] == [[1, 0], [11, 10]]
+
+
+def test_payload_rows_from_several_arrays_are_those_of_each_in_turn() -> None:
+    """:func:`netsim.kernel.take_rows` (how a host resolves remote rows): the
+    rows of each array in turn, whatever their dtypes; rows out of range raise."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((6, 3)), rng.standard_normal((4, 3))
+    ra, rb = np.array([5, 0, 2]), np.array([3, 3])
+    got = take_rows([(a, ra), (b, rb)])
+    np.testing.assert_array_equal(got, np.concatenate([a[ra], b[rb]]))
+    mixed = take_rows([(a, ra), (b.astype(np.float32), rb)])  # dtypes apart: concatenated
+    np.testing.assert_array_equal(mixed, np.concatenate([a[ra], b[rb].astype(np.float32)]))
+    objects = np.empty(2, dtype=object)
+    objects[:] = [b"x", b"yz"]
+    assert take_rows([(objects, np.array([1])), (objects, np.array([0]))]).tolist() == [
+        b"yz",
+        b"x",
+    ]
+    with pytest.raises(IndexError):
+        take_rows([(a, np.array([6])), (b, rb)])
