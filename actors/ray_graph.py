@@ -121,6 +121,14 @@ def _release(releases: list[list[int]], host: int, seq: int) -> None:
     releases[host].append(seq)  # sent with the next execution
 
 
+def _decode(reply: Any) -> Any:
+    """A host's reply: its outputs (pickled: ``bytes``, or a ``bytearray``
+    read from a socket), its error, or ``None`` (no requests)."""
+    if isinstance(reply, bytes | bytearray):
+        return pickle.loads(reply)
+    return reply if isinstance(reply, Failed) else None
+
+
 @dataclass
 class _Execution:
     seq: int
@@ -240,10 +248,7 @@ class CompiledHosts:
         execution = self.pending.popleft()
         # a dead actor closes the graph's channels, which ends the wait at once
         got = [ref.get(timeout=timeout()) for ref in execution.refs]
-        self.done[execution.seq] = [
-            pickle.loads(g) if isinstance(g, bytes) else g if isinstance(g, Failed) else None
-            for g in got
-        ]
+        self.done[execution.seq] = [_decode(g) for g in got]
         self._forget(execution.seq)
 
     @property

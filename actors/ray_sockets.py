@@ -68,10 +68,10 @@ def _exactly(sock: socket.socket, n: int) -> bytearray:
 
 
 def receive(sock: socket.socket) -> Any:
-    """The next frame's value."""
+    """The next frame's value (raw bytes as a ``bytearray``: not copied again)."""
     kind, n = _HEADER.unpack(_exactly(sock, _HEADER.size))
     data = _exactly(sock, n)
-    return bytes(data) if kind == b"b" else pickle.loads(data)
+    return data if kind == b"b" else pickle.loads(data)
 
 
 def _socket() -> socket.socket:
