@@ -101,6 +101,7 @@ class Network:
             np.arange(e), links.src, links.dst
         )
         self._every_node: np.ndarray | None = None  # frozen senders known to be every node
+        self._has_out_links = np.diff(links.out_ptr) > 0
         # the parameters as the scenario gave them, before any event changes them
         self.nominal_latency_s = self.latency_s.copy()
         self.nominal_broadcast_rate = self._broadcast_rate.copy()
@@ -143,7 +144,7 @@ class Network:
             self._every_node = senders
         if every:  # every node sends (no failures): every link, no gathers
             link, msg_sender = self._all_links, self._all_links_src
-            has_links = np.diff(self.links.out_ptr) > 0
+            has_links = self._has_out_links
         else:
             position = np.full(n, -1, dtype=np.int64)
             position[senders] = np.arange(len(senders))
@@ -222,7 +223,8 @@ class Network:
         src = self._all_links_src if every else self.links.src[link]
         dst = self._all_links_dst if every else self.links.dst[link]
         loss = self.loss if every else self.loss[link]
-        fate[~self.node_up[src]] = CANCELLED  # a down node sends nothing
+        if self._down:  # (nothing is down: nothing to cancel)
+            fate[~self.node_up[src]] = CANCELLED  # a down node sends nothing
         lossy = loss > 0
         if draw_loss and lossy.any():
             lost = lossy & (self._rng.random(m) < loss) & (fate == OK)
