@@ -40,31 +40,33 @@ def frozen(a: np.ndarray) -> bool:
 
 
 class ContentCache(Generic[T]):
-    """``compute()`` for ``arrays``, or what it gave for arrays of the same
-    dtype, shape and bytes (at most ``limit`` entries; all dropped when full,
-    as a protocol that changes its inputs every round gains nothing here).
-    Frozen inputs given again as the same objects are found by identity."""
+    """``compute()`` for ``arrays``, or what it gave for the same frozen
+    arrays (by identity) or for arrays of the same dtype, shape and bytes
+    (inputs not all frozen: a copy of their bytes is kept). At most
+    ``limit`` entries and about ``max_bytes`` of kept inputs and values: all
+    are dropped when full, as a protocol that changes its inputs every round
+    gains nothing here (one entry larger than that is kept alone)."""
 
-    def __init__(self, limit: int = 64) -> None:
+    def __init__(self, limit: int = 64, max_bytes: int = 256 << 20) -> None:
         self.limit = limit
+        self.max_bytes = max_bytes
         self.size = 0
+        self.nbytes = 0  # of the kept inputs and values
         # by tag, dtypes and shapes: the bytes of each entry's inputs, and its value
         self.entries: dict[Hashable, list[tuple[list[bytes], T]]] = {}
         # by tag and the ids of frozen inputs: those inputs (kept alive), and the value
         self.by_identity: dict[Hashable, tuple[Sequence[np.ndarray], T]] = {}
 
     def get(self, tag: Hashable, arrays: Sequence[np.ndarray], compute: Callable[[], T]) -> T:
-        all_frozen = all(map(frozen, arrays))
-        if all_frozen:
-            ids = (tag, *map(id, arrays))
-            hit = self.by_identity.get(ids)
-            if hit is not None and all(map(operator.is_, hit[0], arrays)):
-                return hit[1]
-        value = self._by_content(tag, arrays, compute)
-        if all_frozen:
-            if len(self.by_identity) >= self.limit:
-                self.by_identity.clear()
-            self.by_identity[ids] = (tuple(arrays), value)
+        if not all(map(frozen, arrays)):
+            return self._by_content(tag, arrays, compute)
+        ids = (tag, *map(id, arrays))
+        hit = self.by_identity.get(ids)
+        if hit is not None and all(map(operator.is_, hit[0], arrays)):
+            return hit[1]
+        value = compute()
+        self._admit(sum(a.nbytes for a in arrays) + _nbytes(value))
+        self.by_identity[ids] = (tuple(arrays), value)
         return value
 
     def _by_content(
@@ -72,17 +74,31 @@ class ContentCache(Generic[T]):
     ) -> T:
         said = [np.ascontiguousarray(a).tobytes() for a in arrays]
         key = (tag, *((a.dtype.str, a.shape) for a in arrays))
-        bucket = self.entries.setdefault(key, [])
-        for inputs, value in bucket:  # unequal bytes differ early, as a rule
+        for inputs, value in self.entries.get(key, []):  # unequal bytes differ early, as a rule
             if inputs == said:
                 return value
         value = compute()
-        if self.size >= self.limit:
-            self.entries, self.size = {key: []}, 0
-            bucket = self.entries[key]
-        bucket.append((said, value))
-        self.size += 1
+        self._admit(sum(map(len, said)) + _nbytes(value))
+        self.entries.setdefault(key, []).append((said, value))
         return value
+
+    def _admit(self, nbytes: int) -> None:
+        """Make room for an entry of ``nbytes``: drop everything when full."""
+        if self.size >= self.limit or self.nbytes + nbytes > self.max_bytes:
+            self.entries, self.by_identity = {}, {}
+            self.size = self.nbytes = 0
+        self.size += 1
+        self.nbytes += nbytes
+
+
+def _nbytes(value: object) -> int:
+    """Bytes of the arrays in a cached value (an array or a tuple of them;
+    anything else counts as nothing)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, tuple):
+        return sum(_nbytes(v) for v in value)
+    return 0
 
 
 def read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -245,11 +245,13 @@ class Simulation:
         indices = [receivers, msgs, batch.dst, batch.src, batch.link, batch.tx]
         if source.row_of is not None:
             indices.append(source.row_of)
-        if len(batch) < SMALL_BATCH:  # a few messages (gossip): cheaper to compute than to look up
+        if len(batch) < SMALL_BATCH or not frozen(batch.dst):
+            # a few messages (gossip), or not a broadcast of every node (a
+            # round under churn): computed, not kept
             indptr, sender, link, row = _inbox(self.n_nodes, *indices)
             return Inbox(indptr, sender, link, row, source.data)
-        # the same messages to the same receivers round after round: the same
-        # (frozen) index arrays, computed once
+        # every node's messages to the same receivers round after round: the
+        # same (frozen) index arrays, computed once
         indices[1] = self._interned(("inbox", "delivered"), msgs, fresh=True)
         indptr, sender, link, row = _INBOXES.get(
             self.n_nodes, indices, lambda: read_only(*_inbox(self.n_nodes, *indices))

@@ -60,20 +60,37 @@ def test_a_full_cache_starts_again() -> None:
     assert sum(len(bucket) for bucket in cache.entries.values()) <= 2
 
 
-def test_frozen_inputs_given_again_skip_the_byte_comparison(monkeypatch) -> None:
+def test_frozen_inputs_are_known_by_identity_without_a_copy_of_their_bytes(monkeypatch) -> None:
     cache: ContentCache[int] = ContentCache()
     (a,) = read_only(np.arange(1000))
-    assert cache.get("t", [a], lambda: 1) == 1
     compared: list[int] = []
     by_content = cache._by_content
     monkeypatch.setattr(cache, "_by_content", lambda *args: compared.append(1) or by_content(*args))
+    assert cache.get("t", [a], lambda: 1) == 1
     assert cache.get("t", [a], lambda: 2) == 1  # the same frozen object: by identity
-    assert compared == []
-    writable = np.arange(1000)  # equal, but writable: compared by content
-    assert cache.get("t", [writable], lambda: 3) == 1
-    assert compared == [1]
-    writable[0] = 7  # ... so a change in place is seen
+    assert compared == [] and cache.entries == {}  # no bytes kept for it
+    (equal,) = read_only(np.arange(1000))  # another frozen object: computed again
+    assert cache.get("t", [equal], lambda: 3) == 3
+    writable = np.arange(1000)  # writable: by content, so a change in place is seen
     assert cache.get("t", [writable], lambda: 4) == 4
+    assert cache.get("t", [writable], lambda: 5) == 4
+    writable[0] = 7
+    assert cache.get("t", [writable], lambda: 6) == 6
+    assert compared == [1, 1, 1]
+
+
+def test_kept_bytes_stay_within_the_budget() -> None:
+    """Inputs that change every round (a large network under churn) do not
+    pile up: everything is dropped when the next entry would pass the budget."""
+    cache: ContentCache[np.ndarray] = ContentCache(max_bytes=100_000)
+    for i in range(20):
+        (live,) = read_only(np.arange(i, i + 2000))  # 16 kB of input, 16 kB of value
+        cache.get("t", [live], lambda live=live: live * 2)
+        assert cache.nbytes <= 100_000
+    assert len(cache.by_identity) <= 3
+    huge = np.zeros(50_000)  # one entry past the budget is kept, alone
+    cache.get("t", [huge], lambda: huge.copy())
+    assert sum(len(b) for b in cache.entries.values()) + len(cache.by_identity) == 1
 
 
 def test_read_only_copies_views_so_results_cannot_change() -> None:
