@@ -167,7 +167,7 @@ class Simulation:
         known: dict[str, np.ndarray] = {}
         sizes = getattr(self.program, "payload_nbytes", None)
         for key, value in ((sizes(request) if sizes is not None else None) or {}).items():
-            known[key + NBYTES] = self._interned(key, np.asarray(value, dtype=np.int64))
+            known[key + NBYTES] = self._interned(("sizes", key), np.asarray(value, dtype=np.int64))
         flops = getattr(self.program, "reported_flops", None)
         value = flops(request) if flops is not None else None
         if value is not None:
