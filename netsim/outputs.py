@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -39,8 +40,23 @@ class Terminated(BaseException):
     """SIGTERM arrived (a BaseException, like KeyboardInterrupt: cleanups run)."""
 
 
+_sigterm = threading.Event()  # SIGTERM arrived within terminated()
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
+    _sigterm.set()
     raise Terminated
+
+
+def check_terminated() -> None:
+    """Raise :class:`Terminated` again if SIGTERM arrived and the run goes
+    on: the handler's exception is lost when it lands in a garbage
+    collector's finalizer (Python ignores exceptions there), and Ray's
+    hosts free their payloads through such finalizers every round. The
+    engine calls this as a run progresses; the lost exception is not
+    printed."""
+    if _sigterm.is_set():
+        raise Terminated
 
 
 @contextlib.contextmanager
@@ -50,11 +66,21 @@ def terminated() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _sigterm.clear()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_hook = sys.unraisablehook
+
+    def quiet_when_terminated(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, Terminated):  # (raised again later)
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet_when_terminated
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+        _sigterm.clear()
 
 
 def check_writable(path: Path, flag: str) -> None:

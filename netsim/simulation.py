@@ -32,6 +32,7 @@ from netsim.kernel import NBYTES, HostProgram, Inbox, Request
 from netsim.messages import CANCELLED, MessageBatch
 from netsim.metric_log import MetricLog
 from netsim.network import Network
+from netsim.outputs import check_terminated
 from netsim.results import RESERVED_TABLES
 
 
@@ -277,7 +278,9 @@ class Simulation:
         self.tables[name] = frame
 
     def progress(self, fraction: float) -> None:
-        """Tell the runner how far the protocol is (0..1)."""
+        """Tell the runner how far the protocol is (0..1); a run whose
+        SIGTERM was lost ends here (:func:`netsim.outputs.check_terminated`)."""
+        check_terminated()
         if self._progress is not None:
             self._progress(fraction)
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import networkx as nx
@@ -24,6 +25,7 @@ import pytest
 
 import netsim
 from netsim.errors import InputError
+from netsim.outputs import Terminated, check_terminated, terminated
 from tests.conftest import ROOT, build
 from tests.test_cli import run_cli
 
@@ -589,6 +591,23 @@ def test_sigterm_on_ray_exits_cleanly_too(tmp_path: Path) -> None:
     assert proc.returncode == 143, err
     assert err.strip().splitlines() == ["netsim: terminated; nothing half-written was left"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sigterm_lost_in_a_finalizer_still_ends_the_run() -> None:
+    """Python ignores an exception raised inside a garbage collector's
+    finalizer, as SIGTERM's can be (Ray's hosts free payloads through
+    finalizers every round): the engine raises it again as the run goes on."""
+    went_on = []
+    hook = sys.unraisablehook
+    with pytest.raises(Terminated), terminated():
+        holder = type("Holder", (), {})()
+        weakref.finalize(holder, os.kill, os.getpid(), signal.SIGTERM)
+        del holder  # the finalizer runs; the handler's exception is lost there
+        went_on.append(True)
+        check_terminated()  # (Simulation.progress calls it every round)
+    assert went_on == [True]
+    check_terminated()  # outside terminated(): nothing pending
+    assert sys.unraisablehook is hook  # put back
 
 
 def test_an_algorithms_tables_are_written_read_back_and_replaced(tmp_path: Path) -> None:
