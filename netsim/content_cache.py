@@ -13,7 +13,9 @@ change, so the same frozen object given again is known by identity.
 :class:`Interned` hands out such objects: equal arrays made anew each round
 (the nodes that are up, the sizes said in advance, an inbox's indices) come
 back as the object of the round before, and every cache down the line (here,
-:mod:`actors.ray_memo`, a host's lookups) then finds them by identity.
+:mod:`actors.ray_memo`, a host's lookups) then finds them by identity; no
+copy of their bytes is kept. Each cache is bounded in entries and bytes, so
+inputs that change every round (a large network under churn) do not pile up.
 """
 
 from __future__ import annotations
