@@ -19,7 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from netsim.content_cache import ContentCache, read_only
-from netsim.kernel import NBYTES, PayloadPart, RemotePayload, Request, concatenate_rows
+from netsim.kernel import NBYTES, PayloadPart, RemotePayload, Request
+from netsim.payload_rows import concatenate_rows
 
 
 class HostFuture(Protocol):

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from netsim.kernel import Inbox, PayloadPart, RemotePayload, take_rows
+from netsim.kernel import Inbox, PayloadPart, RemotePayload
+from netsim.payload_rows import take_rows
 
 
 def _inbox(rng: np.random.Generator, receivers: int, senders: int) -> Inbox:
@@ -63,7 +64,7 @@ def test_remote_rows_keep_their_parts_in_either_order() -> None:
 
 
 def test_payload_rows_from_several_arrays_are_those_of_each_in_turn() -> None:
-    """:func:`netsim.kernel.take_rows` (how a host resolves remote rows): the
+    """:func:`netsim.payload_rows.take_rows` (how a host resolves remote rows): the
     rows of each array in turn, whatever their dtypes; rows out of range raise."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((6, 3)), rng.standard_normal((4, 3))
